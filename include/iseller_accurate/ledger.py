@@ -1,0 +1,406 @@
+"""The sync ledger in PostgreSQL: documents, statuses, reasons, prerequisites, cursors.
+
+Every source document gets one row keyed by ``(data_type, source_id)``. Its status moves
+``pending -> posting -> synced`` or to ``failed`` / ``blocked`` (with a reason an operator can act
+on) or ``skipped`` (nothing to post, e.g. a voided order). Rows are never duplicated: re-extracting a
+document updates the row unless it is already ``synced`` or being posted.
+
+The ledger lives in its own database (connection ``sync_db``), never in Airflow's metadata tables.
+Schema changes are versioned SQL files under ``migrations/`` applied in order by :func:`migrate`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
+
+from include.iseller_accurate import jsonutil
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SYNC_DB_CONN_ID = "sync_db"
+_MIGRATION_LOCK = 7_301_942  # advisory lock id: one migrator at a time
+
+#: Statuses that need no more work.
+DONE = ("synced", "skipped")
+#: Statuses a load may (re-)attempt.
+OPEN = ("pending", "posting", "failed", "blocked")
+
+
+def get_connection(conn_id: str) -> Any:
+    """An Airflow connection, from a task (Task SDK) or from the API server (plugin code)."""
+    try:
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - outside a task: the secrets backends of the core
+        from airflow.models.connection import Connection
+
+        return Connection.get_connection_from_secrets(conn_id)
+
+
+def dsn_from_connection(conn_id: str = SYNC_DB_CONN_ID) -> str:
+    """libpq connection string for an Airflow connection (``postgres`` type)."""
+    conn = get_connection(conn_id)
+    parts = {
+        "host": conn.host or "127.0.0.1",
+        "port": str(conn.port or 5432),
+        "dbname": conn.schema or "sync_db",
+        "user": conn.login or "",
+        "password": conn.password or "",
+        "application_name": "iseller-accurate-sync",
+    }
+    return " ".join(f"{key}='{_quote(value)}'" for key, value in parts.items() if value)
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def connect(dsn: str | None = None, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
+    """Open a ledger connection whose JSON values keep money as Decimal."""
+    conn = psycopg.connect(dsn or dsn_from_connection(), autocommit=autocommit, row_factory=dict_row)
+    set_json_loads(jsonutil.loads, conn)
+    set_json_dumps(jsonutil.dumps, conn)
+    return conn
+
+
+def migrate(conn: psycopg.Connection[Any]) -> list[str]:
+    """Apply the migrations not applied yet, in file-name order. Returns the names applied."""
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE SCHEMA IF NOT EXISTS sync")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS sync.schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] if isinstance(row, tuple) else row["name"]
+                for row in conn.execute("SELECT name FROM sync.schema_migrations").fetchall()}
+        for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+            if path.name in done:
+                continue
+            conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted files of this package
+            conn.execute("INSERT INTO sync.schema_migrations (name) VALUES (%s)", (path.name,))
+            applied.append(path.name)
+    return applied
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The Airflow task instance doing the work (recorded on every row it touches)."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    try_number: int = 1
+
+
+@dataclass
+class Document:
+    """A mapped source document, ready to be stored in the ledger and posted to Accurate."""
+
+    data_type: str
+    source_id: str
+    source_key: str
+    source_date: datetime
+    target_module: str
+    target_number: str | None
+    payload: dict[str, Any] | None
+    source_number: str | None = None
+    outlet_id: str | None = None
+    source: dict[str, Any] | None = None
+    #: Prerequisites as (data_type, source_id).
+    requires: list[tuple[str, str]] = field(default_factory=list)
+    #: payload field -> (data_type, source_id) whose Accurate number fills it at post time.
+    refs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: For records Accurate numbers itself: {"field": ..., "value": ...} to find them again.
+    lookup: dict[str, str] | None = None
+    status: str = "pending"
+    reason: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.data_type, self.source_id)
+
+
+@dataclass
+class LedgerRow:
+    """A document as stored, with what the loader needs."""
+
+    id: int
+    data_type: str
+    source_id: str
+    source_key: str
+    source_number: str | None
+    source_date: datetime
+    target_module: str
+    target_number: str | None
+    target_id: int | None
+    status: str
+    reason: str | None
+    attempts: int
+    payload: dict[str, Any] | None
+    refs: dict[str, list[str]] | None
+    lookup: dict[str, str] | None
+    transient: bool = False
+
+    @property
+    def label(self) -> str:
+        """How an operator names this document: type and number."""
+        number = self.target_number or self.source_number or self.source_id
+        return f"{self.data_type.replace('_', ' ')} {number}"
+
+
+_ROW_COLUMN_NAMES = (
+    "id", "data_type", "source_id", "source_key", "source_number", "source_date", "target_module",
+    "target_number", "target_id", "status", "reason", "attempts", "payload", "refs", "lookup", "transient",
+)
+
+
+def _columns(alias: str = "d") -> str:
+    return ", ".join(f"{alias}.{name}" for name in _ROW_COLUMN_NAMES)
+
+
+class Ledger:
+    """Ledger operations on one connection (not thread-safe: one per thread)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    @classmethod
+    @contextmanager
+    def open(cls, dsn: str | None = None) -> Iterator[Ledger]:
+        """A ledger on a new connection, migrated, closed on exit."""
+        conn = connect(dsn, autocommit=True)
+        try:
+            migrate(conn)
+            yield cls(conn)
+        finally:
+            conn.close()
+
+    # -- storing documents -------------------------------------------------------------------
+    def upsert(self, documents: Sequence[Document], run: RunRef | None) -> dict[tuple[str, str], int]:
+        """Store documents (new rows, or refresh rows not yet synced) and link them to ``run``.
+
+        A row already ``synced`` or ``posting`` keeps its status, payload and numbers: re-extracting
+        can never cause a second post. Returns the row id of every document.
+        """
+        if not documents:
+            return {}
+        ids: dict[tuple[str, str], int] = {}
+        sql = """
+            INSERT INTO sync.documents AS d (data_type, source_id, source_key, source_number, outlet_id,
+                source_date, target_module, target_number, payload, refs, lookup, source, status, reason,
+                dag_id, run_id, task_id, map_index, try_number)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (data_type, source_id) DO UPDATE SET
+                source_key = EXCLUDED.source_key, source_number = EXCLUDED.source_number,
+                outlet_id = EXCLUDED.outlet_id, source_date = EXCLUDED.source_date,
+                target_module = EXCLUDED.target_module, target_number = EXCLUDED.target_number,
+                payload = EXCLUDED.payload, refs = EXCLUDED.refs, lookup = EXCLUDED.lookup,
+                source = EXCLUDED.source, status = EXCLUDED.status, reason = EXCLUDED.reason,
+                transient = false, updated_at = now(),
+                dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id,
+                map_index = EXCLUDED.map_index, try_number = EXCLUDED.try_number
+            WHERE d.status NOT IN ('synced', 'posting')
+            RETURNING id, data_type, source_id
+        """
+        run_cols = (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number) if run else (None,) * 5
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            params = [
+                (
+                    doc.data_type, doc.source_id, doc.source_key, doc.source_number, doc.outlet_id,
+                    doc.source_date, doc.target_module, doc.target_number,
+                    Jsonb(doc.payload) if doc.payload is not None else None,
+                    Jsonb({k: list(v) for k, v in doc.refs.items()}) if doc.refs else None,
+                    Jsonb(doc.lookup) if doc.lookup else None,
+                    Jsonb(doc.source) if doc.source is not None else None,
+                    doc.status, doc.reason, *run_cols,
+                )
+                for doc in documents
+            ]
+            cur.executemany(sql, params, returning=True)
+            while True:
+                for row in cur.fetchall():
+                    ids[(row["data_type"], row["source_id"])] = row["id"]
+                if not cur.nextset():
+                    break
+            missing = [doc.key for doc in documents if doc.key not in ids]
+            if missing:  # rows kept as they were (synced/posting): look their ids up
+                for row in self._ids_of(cur, missing):
+                    ids[(row["data_type"], row["source_id"])] = row["id"]
+            needs = {(doc.key, req) for doc in documents for req in doc.requires}
+            known = set(ids)
+            unknown = {req for _, req in needs if req not in known}
+            if unknown:
+                for row in self._ids_of(cur, sorted(unknown)):
+                    ids[(row["data_type"], row["source_id"])] = row["id"]
+            links = [(ids[doc], ids[req]) for doc, req in needs if req in ids]
+            if links:
+                cur.executemany(
+                    "INSERT INTO sync.prerequisites (document_id, requires_id) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    links,
+                )
+            if run is not None:
+                cur.executemany(
+                    "INSERT INTO sync.run_documents (dag_id, run_id, document_id) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(run.dag_id, run.run_id, ids[doc.key]) for doc in documents],
+                )
+        return ids
+
+    @staticmethod
+    def _ids_of(cur: psycopg.Cursor[Any], keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        cur.execute(
+            "SELECT d.id, d.data_type, d.source_id FROM sync.documents d"
+            " JOIN unnest(%s::text[], %s::text[]) AS k(data_type, source_id)"
+            " USING (data_type, source_id)",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        )
+        return cur.fetchall()
+
+    def attach_to_run(self, document_ids: Iterable[int], run: RunRef) -> None:
+        """Make ``run`` responsible for these documents too (e.g. released blocked ones)."""
+        self.conn.execute(
+            "INSERT INTO sync.run_documents (dag_id, run_id, document_id)"
+            " SELECT %s, %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+            (run.dag_id, run.run_id, list(document_ids)),
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+    def run_rows(self, run: RunRef, statuses: Sequence[str] = OPEN) -> list[LedgerRow]:
+        """Documents of ``run`` in ``statuses``, oldest first."""
+        rows = self.conn.execute(
+            f"SELECT {_columns()}"
+            " FROM sync.documents d JOIN sync.run_documents r ON r.document_id = d.id"
+            " WHERE r.dag_id = %s AND r.run_id = %s AND d.status = ANY(%s)"
+            " ORDER BY d.source_date, d.id",
+            (run.dag_id, run.run_id, list(statuses)),
+        ).fetchall()
+        return [LedgerRow(**row) for row in rows]
+
+    def rows(self, ids: Iterable[int]) -> list[LedgerRow]:
+        """Documents by id, oldest first."""
+        rows = self.conn.execute(
+            f"SELECT {_columns()} FROM sync.documents d WHERE d.id = ANY(%s) ORDER BY d.source_date, d.id",
+            (list(ids),),
+        ).fetchall()
+        return [LedgerRow(**row) for row in rows]
+
+    def prerequisites(self, ids: Iterable[int]) -> dict[int, list[LedgerRow]]:
+        """For each document id, the rows it requires."""
+        result: dict[int, list[LedgerRow]] = {}
+        rows = self.conn.execute(
+            f"SELECT p.document_id AS for_id, {_columns()}"
+            " FROM sync.prerequisites p JOIN sync.documents d ON d.id = p.requires_id"
+            " WHERE p.document_id = ANY(%s)",
+            (list(ids),),
+        ).fetchall()
+        for row in rows:
+            for_id = row.pop("for_id")
+            result.setdefault(for_id, []).append(LedgerRow(**row))
+        return result
+
+    def released(self, limit: int = 10_000) -> list[int]:
+        """Blocked documents (of any run) whose prerequisites are now all synced, oldest first."""
+        rows = self.conn.execute(
+            "SELECT d.id FROM sync.documents d WHERE d.status = 'blocked' AND NOT EXISTS ("
+            "  SELECT 1 FROM sync.prerequisites p JOIN sync.documents q ON q.id = p.requires_id"
+            "  WHERE p.document_id = d.id AND q.status NOT IN ('synced'))"
+            " ORDER BY d.source_date, d.id LIMIT %s",
+            (limit,),
+        ).fetchall()
+        return [row["id"] for row in rows]
+
+    def synced_numbers(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Accurate numbers of already-synced documents, by (data_type, source_id)."""
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            "SELECT d.data_type, d.source_id, d.target_number FROM sync.documents d"
+            " JOIN unnest(%s::text[], %s::text[]) AS k(data_type, source_id) USING (data_type, source_id)"
+            " WHERE d.status = 'synced'",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        ).fetchall()
+        return {(r["data_type"], r["source_id"]): r["target_number"] for r in rows}
+
+    def counts(self, run: RunRef) -> dict[str, int]:
+        """How many documents of ``run`` are in each status."""
+        rows = self.conn.execute(
+            "SELECT d.status, count(*) AS n FROM sync.documents d"
+            " JOIN sync.run_documents r ON r.document_id = d.id"
+            " WHERE r.dag_id = %s AND r.run_id = %s GROUP BY d.status",
+            (run.dag_id, run.run_id),
+        ).fetchall()
+        return {row["status"]: row["n"] for row in rows}
+
+    # -- status changes ------------------------------------------------------------------------
+    def claim(self, ids: Sequence[int], run: RunRef) -> list[int]:
+        """Mark documents ``posting`` (attempt + 1) unless another loader holds or finished them."""
+        if not ids:
+            return []
+        rows = self.conn.execute(
+            "UPDATE sync.documents SET status = 'posting', attempts = attempts + 1,"
+            " last_attempt_at = now(), updated_at = now(), dag_id = %s, run_id = %s, task_id = %s,"
+            " map_index = %s, try_number = %s"
+            " WHERE id = ANY(%s) AND status IN ('pending', 'failed', 'blocked', 'posting')"
+            " RETURNING id",
+            (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number, list(ids)),
+        ).fetchall()
+        return [row["id"] for row in rows]
+
+    def mark_synced(self, results: Iterable[tuple[int, str | None, int | None, str | None]]) -> None:
+        """``(id, accurate number, accurate id, note)`` for each document now in Accurate."""
+        params = list(results)
+        if not params:
+            return
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE sync.documents SET status = 'synced', target_number = COALESCE(%s, target_number),"
+                " target_id = COALESCE(%s, target_id), reason = %s, transient = false,"
+                " synced_at = now(), updated_at = now() WHERE id = %s",
+                [(number, target_id, note, doc_id) for doc_id, number, target_id, note in params],
+            )
+
+    def mark(self, status: str, results: Iterable[tuple[int, str]], *, transient: bool = False) -> None:
+        """Set ``status`` (failed/blocked/pending) with a reason on each ``(id, reason)``."""
+        params = list(results)
+        if not params:
+            return
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE sync.documents SET status = %s, reason = %s, transient = %s, updated_at = now()"
+                " WHERE id = %s AND status <> 'synced'",
+                [(status, reason, transient, doc_id) for doc_id, reason in params],
+            )
+
+    # -- cursors -------------------------------------------------------------------------------
+    def cursor(self, stream: str) -> datetime | None:
+        """The bookmark of ``stream``, or None before its first run."""
+        row = self.conn.execute("SELECT position FROM sync.cursors WHERE stream = %s", (stream,)).fetchone()
+        return row["position"] if row else None
+
+    def advance_cursor(self, stream: str, position: datetime) -> None:
+        """Move the bookmark forward (never backwards)."""
+        self.conn.execute(
+            "INSERT INTO sync.cursors (stream, position) VALUES (%s, %s) ON CONFLICT (stream) DO UPDATE"
+            " SET position = GREATEST(sync.cursors.position, EXCLUDED.position), updated_at = now()",
+            (stream, position),
+        )
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON-able copy of a source record (Decimal kept; datetimes as ISO text)."""
+    return json.loads(jsonutil.dumps(value), parse_float=Decimal)

@@ -1,0 +1,438 @@
+"""The generic extract -> map -> load machinery every sync DAG uses.
+
+A data type is a :class:`Stream` (how to extract source records, how to re-read some of them, how to
+map them to Accurate documents). This module does the rest, once for all streams:
+
+- ``extract``: read the run's source records (its window, or what its conf names), map them, store
+  the documents in the ledger linked to the run, advance the stream's cursor. XCom gets counts only.
+- ``load``: post the run's open documents to Accurate oldest first, prerequisites before the
+  documents that need them, in bulk (100 per request, up to 8 in flight under the deployment-wide
+  rate limit). Exactly once by construction: every document has a deterministic Accurate number, is
+  marked ``posting`` before the call, and any unknown outcome (timeout, 5xx, crash, "number already
+  exists") is settled by looking the number up in Accurate before anything is re-posted.
+- A document that cannot be posted fails alone with a reason; documents that need it are
+  ``blocked`` with a reason naming it; the rest go on. The load task fails when any document of its
+  run is not in Accurate, so clearing it (the sync refresh) re-attempts exactly those: their source is
+  re-read first (a repair made in iSeller counts), then they are re-mapped and posted.
+- Blocked documents of earlier runs are released as soon as their prerequisites are synced.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from include.iseller_accurate.ledger import Document, Ledger, LedgerRow, RunRef
+from include.iseller_accurate.settings import SyncSettings
+
+log = logging.getLogger(__name__)
+
+BULK_SIZE = 100
+MAX_IN_FLIGHT = 8
+#: Accurate modules keyed by something other than ``number``.
+NUMBER_FIELD = {"customer": "customerNo", "item": "no", "vendor": "vendorNo"}
+
+
+class SyncFailed(Exception):
+    """Some documents of the run are not in Accurate; the message lists them with reasons."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass
+class ExtractContext:
+    """What a stream may read while extracting: settings, conf, window, clients."""
+
+    settings: SyncSettings
+    params: dict[str, Any]
+    window_start: datetime
+    window_end: datetime
+    iseller: Any = None  # IsellerHook
+    ledger: Ledger | None = None
+
+
+@dataclass
+class MapContext:
+    """What mapping may consult besides the records: settings and the ledger's known pairings."""
+
+    settings: SyncSettings
+    known_numbers: Callable[[Sequence[tuple[str, str]]], dict[tuple[str, str], str]] = field(
+        default=lambda keys: {}
+    )
+
+
+class Stream(ABC):
+    """A data type's declaration: source, mapping and numbering live in its module."""
+
+    #: Cursor name and log label, e.g. ``sales``.
+    name: str
+    #: How far before the cursor an incremental window starts (late/modified records).
+    overlap: timedelta = timedelta(minutes=10)
+    #: Window of a first run that has no cursor.
+    initial_lookback: timedelta = timedelta(days=1)
+
+    @abstractmethod
+    def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
+        """Source records of the run (its window or what its params name)."""
+
+    @abstractmethod
+    def refetch(self, ctx: ExtractContext, source_keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Re-read source records by key (for the sync refresh)."""
+
+    @abstractmethod
+    def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
+        """Map source records to ledger documents (failed ones carry status and reason)."""
+
+    def uses_window(self, params: dict[str, Any]) -> bool:
+        """Whether this run reads a time window (False when params name the records)."""
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
+# extract
+
+
+def run_window(stream: Stream, ledger: Ledger, context: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The time window a run reads: explicit params, else from the cursor to the run's time.
+
+    Never "now": the end is the run's data interval end / logical date / run_after, so re-running a
+    run reads the same window.
+    """
+    params = context.get("params") or {}
+    if params.get("window_start") and params.get("window_end"):
+        return _aware(params["window_start"]), _aware(params["window_end"])
+    end = _run_time(context)
+    start = context.get("data_interval_start")
+    if start is not None and context.get("data_interval_end") is not None and start < end:
+        return _aware(start), end
+    cursor = ledger.cursor(stream.name)
+    if cursor is None:
+        return end - stream.initial_lookback, end
+    return min(cursor - stream.overlap, end), end
+
+
+def _run_time(context: dict[str, Any]) -> datetime:
+    for key in ("data_interval_end", "logical_date"):
+        if context.get(key) is not None:
+            return _aware(context[key])
+    dag_run = context.get("dag_run")
+    run_after = getattr(dag_run, "run_after", None)
+    if run_after is not None:
+        return _aware(run_after)
+    return datetime.now(UTC)
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def extract_documents(
+    stream: Stream, ctx: ExtractContext, ledger: Ledger, run: RunRef, *, advance_cursor: bool
+) -> dict[str, Any]:
+    """Extract, map and store the run's documents; returns counts for XCom (no data)."""
+    records = stream.extract(ctx)
+    documents = stream.map(records, MapContext(ctx.settings, ledger.synced_numbers))
+    ledger.upsert(documents, run)
+    if advance_cursor:
+        ledger.advance_cursor(stream.name, ctx.window_end)
+    by_status: dict[str, int] = defaultdict(int)
+    for doc in documents:
+        by_status[doc.status] += 1
+    summary = {
+        "records": len(records),
+        "documents": len(documents),
+        "window_start": ctx.window_start.isoformat(),
+        "window_end": ctx.window_end.isoformat(),
+        **{f"mapped_{k}": v for k, v in sorted(by_status.items())},
+    }
+    log.info("%s: extracted %s", stream.name, summary)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+
+
+@dataclass
+class LoadReport:
+    """What a load did, for logs, XCom and the task note."""
+
+    posted: int = 0
+    confirmed: int = 0
+    failed: list[LedgerRow] = field(default_factory=list)
+    blocked: list[LedgerRow] = field(default_factory=list)
+    total: int = 0
+
+    def summary(self) -> str:
+        """One line: "3 of 120 not synced: ..." or "120 synced"."""
+        bad = self.failed + self.blocked
+        if not bad:
+            return f"{self.total} documents synced ({self.posted} posted, {self.confirmed} already in Accurate)"
+        first = bad[0]
+        return f"{len(bad)} of {self.total} not synced: {first.label}: {first.reason}"
+
+    def table(self) -> str:
+        """The failed and blocked documents with reasons, as a small text table."""
+        lines = [f"{'status':8} {'document':40} reason"]
+        for row in self.failed + self.blocked:
+            lines.append(f"{row.status:8} {row.label[:40]:40} {row.reason}")
+        return "\n".join(lines)
+
+
+class Loader:
+    """Posts ledger documents to Accurate exactly once (see the module docstring)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        accurate: Any,
+        run: RunRef,
+        *,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        refresh: Callable[[list[LedgerRow]], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.accurate = accurate
+        self.run = run
+        self.max_in_flight = max_in_flight
+        self.refresh = refresh
+        self.report = LoadReport()
+
+    def load_run(self) -> LoadReport:
+        """Post every open document of the run, then any blocked document now released."""
+        open_rows = self.ledger.run_rows(self.run)
+        retried = [row for row in open_rows if row.attempts > 0 or row.status in ("failed", "blocked")]
+        if retried and self.refresh is not None:
+            self.refresh(retried)
+        self._process(self.ledger.run_rows(self.run))
+        while released := [i for i in self.ledger.released() if i]:
+            self.ledger.attach_to_run(released, self.run)
+            before = self.report.posted + self.report.confirmed
+            self._process(self.ledger.rows(released))
+            if self.report.posted + self.report.confirmed == before:
+                break
+        final = self.ledger.run_rows(self.run, statuses=("pending", "posting", "failed", "blocked"))
+        self.report.failed = [r for r in final if r.status != "blocked"]
+        self.report.blocked = [r for r in final if r.status == "blocked"]
+        self.report.total = sum(self.ledger.counts(self.run).values())
+        return self.report
+
+    # One wave at a time: documents whose prerequisites are synced go now; the rest wait for the
+    # next wave or are blocked when a prerequisite cannot be posted.
+    def _process(self, rows: list[LedgerRow]) -> None:
+        pending = {row.id: row for row in rows if row.status not in ("synced", "skipped")}
+        while pending:
+            prereqs = self.ledger.prerequisites(pending)
+            ready: list[LedgerRow] = []
+            blocked: list[tuple[int, str]] = []
+            for row in pending.values():
+                needs = prereqs.get(row.id, [])
+                if row.payload is None:  # mapping failed: stays failed with its reason
+                    continue
+                waiting = [p for p in needs if p.status != "synced"]
+                stuck = [p for p in waiting if p.id not in pending or p.payload is None]
+                if stuck:
+                    blocked.append((row.id, _blocked_reason(stuck[0])))
+                elif not waiting:
+                    ready.append(row)
+            self.ledger.mark("blocked", blocked)
+            if not ready:
+                break
+            self._post(ready, prereqs)
+            done = {row.id for row in ready}
+            refreshed = {r.id: r for r in self.ledger.rows(pending)}
+            pending = {
+                i: r for i, r in refreshed.items()
+                if r.status not in ("synced", "skipped") and i not in done
+                and i not in {b[0] for b in blocked}
+            }
+
+    def _post(self, rows: list[LedgerRow], prereqs: dict[int, list[LedgerRow]]) -> None:
+        claimed = set(self.ledger.claim([row.id for row in rows], self.run))
+        rows = [row for row in rows if row.id in claimed]
+        for row in rows:
+            _fill_refs(row, prereqs.get(row.id, []))
+        numbered = [row for row in rows if row.target_number]
+        unnumbered = [row for row in rows if not row.target_number]
+        # Anything attempted before may already be in Accurate: look before posting again.
+        self._confirm_existing([row for row in numbered if row.attempts > 0])
+        numbered = [row for row in numbered if row.status != "synced"]
+        by_module: dict[str, list[LedgerRow]] = defaultdict(list)
+        for row in numbered:
+            by_module[row.target_module].append(row)
+        chunks = [
+            (module, batch[i : i + BULK_SIZE])
+            for module, batch in by_module.items()
+            for i in range(0, len(batch), BULK_SIZE)
+        ]
+        if chunks:
+            with ThreadPoolExecutor(max_workers=min(self.max_in_flight, len(chunks))) as pool:
+                outcomes = list(pool.map(lambda chunk: self._send_chunk(*chunk), chunks))
+            for (_module, chunk), outcome in zip(chunks, outcomes, strict=True):
+                self._record_chunk(chunk, outcome)
+        for row in unnumbered:
+            self._post_unnumbered(row)
+
+    def _send_chunk(self, module: str, chunk: list[LedgerRow]) -> Any:
+        try:
+            return self.accurate.bulk_save(module, [row.payload for row in chunk], idempotent=True)
+        except Exception as exc:  # noqa: BLE001 - every failure is settled by a lookup below
+            return exc
+
+    def _record_chunk(self, chunk: list[LedgerRow], outcome: Any) -> None:
+        synced: list[tuple[int, str | None, int | None, str | None]] = []
+        failed: list[tuple[int, str]] = []
+        unsure: list[LedgerRow] = []
+        if isinstance(outcome, Exception):
+            if _is_auth_error(outcome):
+                self.ledger.mark("failed", [(r.id, f"Accurate refused the credentials: {outcome}") for r in chunk])
+                return
+            unsure = chunk
+        else:
+            for row, result in zip(chunk, outcome, strict=True):
+                if result.ok:
+                    record = result.record or {}
+                    synced.append((row.id, _number_of(row, record), _id_of(record), None))
+                    self.report.posted += 1
+                elif result.duplicate_number:
+                    unsure.append(row)
+                else:
+                    failed.append((row.id, _refused_reason(row, result.reason)))
+        self.ledger.mark_synced(synced)
+        self.ledger.mark("failed", failed)
+        if unsure:
+            still_missing = self._confirm_existing(unsure)
+            reason = (
+                f"Accurate did not confirm the save ({outcome}); it will be retried"
+                if isinstance(outcome, Exception)
+                else "Accurate reported the number as taken but no such document was found; check Accurate"
+            )
+            self.ledger.mark(
+                "failed", [(row.id, reason) for row in still_missing], transient=isinstance(outcome, Exception)
+            )
+
+    def _confirm_existing(self, rows: list[LedgerRow]) -> list[LedgerRow]:
+        """Mark synced the rows whose number is already in Accurate; return the others."""
+        if not rows:
+            return []
+        found: dict[str, dict[str, Any]] = {}
+        by_module: dict[str, list[LedgerRow]] = defaultdict(list)
+        for row in rows:
+            by_module[row.target_module].append(row)
+        for module, module_rows in by_module.items():
+            numbers = [row.target_number for row in module_rows if row.target_number]
+            field_name = NUMBER_FIELD.get(module, "number")
+            for i in range(0, len(numbers), BULK_SIZE):
+                found.update(self.accurate.find_by_numbers(module, numbers[i : i + BULK_SIZE], field=field_name))
+        confirmed = []
+        missing = []
+        for row in rows:
+            record = found.get(row.target_number or "")
+            if record is not None:
+                confirmed.append((row.id, row.target_number, _id_of(record), "already in Accurate (confirmed)"))
+                row.status = "synced"
+                self.report.confirmed += 1
+            else:
+                missing.append(row)
+        self.ledger.mark_synced(confirmed)
+        return missing
+
+    def _post_unnumbered(self, row: LedgerRow) -> None:
+        """A record Accurate numbers itself (a customer without ID): find it first, post once."""
+        lookup = row.lookup or {}
+        existing = self._lookup(row)
+        if existing is not None:
+            self.ledger.mark_synced([(row.id, _number_of(row, existing), _id_of(existing), "already in Accurate")])
+            self.report.confirmed += 1
+            return
+        try:
+            result = self.accurate.save(row.target_module, row.payload, idempotent=False)
+        except Exception as exc:  # noqa: BLE001
+            existing = self._lookup(row) if lookup else None
+            if existing is not None:
+                self.ledger.mark_synced([(row.id, _number_of(row, existing), _id_of(existing), None)])
+                self.report.posted += 1
+            else:
+                self.ledger.mark("failed", [(row.id, f"Accurate did not confirm the save ({exc}); it will be retried")],
+                                 transient=not _is_auth_error(exc))
+            return
+        if result.ok:
+            record = result.record or {}
+            self.ledger.mark_synced([(row.id, _number_of(row, record), _id_of(record), None)])
+            self.report.posted += 1
+        else:
+            self.ledger.mark("failed", [(row.id, _refused_reason(row, result.reason))])
+
+    def _lookup(self, row: LedgerRow) -> dict[str, Any] | None:
+        lookup = row.lookup or {}
+        if not lookup.get("field"):
+            return None
+        field_name = NUMBER_FIELD.get(row.target_module, "number")
+        for record in self.accurate.list(
+            row.target_module, fields=["id", field_name, lookup["field"]], filters={lookup["field"]: lookup["value"]}
+        ):
+            return dict(record)
+        return None
+
+
+def _fill_refs(row: LedgerRow, prereqs: list[LedgerRow]) -> None:
+    if not row.refs or row.payload is None:
+        return
+    numbers = {(p.data_type, p.source_id): p.target_number for p in prereqs}
+    for field_name, key in row.refs.items():
+        number = numbers.get((key[0], key[1]))
+        if number:
+            row.payload[field_name] = number
+
+
+def _number_of(row: LedgerRow, record: dict[str, Any]) -> str | None:
+    field_name = NUMBER_FIELD.get(row.target_module, "number")
+    value = record.get(field_name) or record.get("number")
+    return str(value) if value else row.target_number
+
+
+def _id_of(record: dict[str, Any]) -> int | None:
+    value = record.get("id")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _blocked_reason(prerequisite: LedgerRow) -> str:
+    if prerequisite.status in ("failed", "blocked") and prerequisite.reason:
+        return f"waits for {prerequisite.label}, which {prerequisite.status}: {prerequisite.reason}"
+    if prerequisite.status == "skipped":
+        return f"needs {prerequisite.label}, which was skipped: {prerequisite.reason}"
+    return f"waits for {prerequisite.label} ({prerequisite.status})"
+
+
+def _refused_reason(row: LedgerRow, reason: str) -> str:
+    return f"Accurate refused {row.label}: {reason}"
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    return type(exc).__name__ == "AuthError"
+
+
+def failure_message(report: LoadReport) -> SyncFailed:
+    """The exception that makes the load task fail, with the reasons in its message."""
+    transient = bool(report.failed) and all(row.transient for row in report.failed) and not report.blocked
+    return SyncFailed(f"{report.summary()}\n{report.table()}", transient=transient)
+
+
+def rows_by_source_key(rows: Iterable[LedgerRow]) -> list[str]:
+    """Distinct source keys of rows, in order."""
+    return list(dict.fromkeys(row.source_key for row in rows))

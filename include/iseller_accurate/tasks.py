@@ -1,0 +1,139 @@
+"""Airflow task builders: the ``extract`` and ``load`` tasks every sync DAG is made of.
+
+DAG files stay thin: they declare schedule, params and docs, then call :func:`sync_tasks` with
+their stream. XCom carries counts only; documents live in the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, task
+
+from include.iseller_accurate.ledger import Ledger, RunRef, dsn_from_connection
+from include.iseller_accurate.pipeline import (
+    ExtractContext,
+    Loader,
+    MapContext,
+    Stream,
+    extract_documents,
+    failure_message,
+    rows_by_source_key,
+    run_window,
+)
+from include.iseller_accurate.settings import SyncSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+ACCURATE_POOL = "accurate_api"
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "iseller-accurate",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+#: Run-time options shared by the window-based DAGs (backfill a window explicitly).
+WINDOW_PARAMS: dict[str, Param] = {
+    "window_start": Param(
+        None, type=["null", "string"], format="date-time",
+        description="Backfill: read source documents from this time (ISO-8601). Give window_end too.",
+    ),
+    "window_end": Param(
+        None, type=["null", "string"], format="date-time",
+        description="Backfill: read source documents up to this time (ISO-8601).",
+    ),
+}
+
+
+def run_ref(context: dict[str, Any]) -> RunRef:
+    """The task instance of ``context`` as recorded in the ledger."""
+    ti = context["ti"]
+    return RunRef(
+        dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
+        map_index=getattr(ti, "map_index", -1) if getattr(ti, "map_index", None) is not None else -1,
+        try_number=getattr(ti, "try_number", 1) or 1,
+    )
+
+
+def _validate_params(params: dict[str, Any]) -> None:
+    if bool(params.get("window_start")) != bool(params.get("window_end")):
+        raise ValueError("give both window_start and window_end, or neither")
+    if params.get("register_shift_id") and not params.get("register_id"):
+        raise ValueError("conf.register_shift_id needs conf.register_id (the register the shift belongs to)")
+
+
+def _hooks() -> tuple[Any, Any]:
+    from include.iseller_accurate.clients import AccurateHook, IsellerHook, PostgresRateLimiter
+
+    limiter = PostgresRateLimiter(dsn_from_connection())
+    return IsellerHook(), AccurateHook(rate_limiter=limiter)
+
+
+def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
+    """Add ``extract >> load`` for one stream to the DAG being defined."""
+
+    @task(task_id="extract")
+    def extract(**context: Any) -> dict[str, Any]:
+        """Read the run's source documents, map them, store them in the ledger (counts to XCom)."""
+        params = dict(context.get("params") or {})
+        _validate_params(params)
+        settings = load_settings()
+        stream = stream_factory()
+        iseller, _ = _hooks()
+        with Ledger.open(dsn_from_connection()) as ledger:
+            windowed = stream.uses_window(params)
+            start, end = run_window(stream, ledger, context)
+            ctx = ExtractContext(settings, params, start, end, iseller=iseller, ledger=ledger)
+            explicit = bool(params.get("window_start"))
+            return extract_documents(stream, ctx, ledger, run_ref(context), advance_cursor=windowed and not explicit)
+
+    @task(task_id="load", pool=ACCURATE_POOL)
+    def load(extracted: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Post the run's open documents to Accurate; fail when any is not synced (refresh = clear)."""
+        settings = load_settings()
+        stream = stream_factory()
+        iseller, accurate = _hooks()
+        run = run_ref(context)
+        with Ledger.open(dsn_from_connection()) as ledger:
+            loader = Loader(ledger, accurate, run, refresh=_refresher(stream, settings, iseller, ledger, run))
+            report = loader.load_run()
+        log.info("%s", report.summary())
+        if report.failed or report.blocked:
+            log.error("Documents not synced:\n%s", report.table())
+            failure = failure_message(report)
+            if failure.transient:
+                raise failure  # Airflow retries the task by itself
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(failure))
+        return {"posted": report.posted, "confirmed": report.confirmed, "total": report.total}
+
+    load(extract())
+
+
+def _refresher(
+    stream: Stream, settings: SyncSettings, iseller: Any, ledger: Ledger, run: RunRef
+) -> Callable[[list[Any]], None]:
+    """Before a retry: re-read the failed documents' sources (repairs made in iSeller count)."""
+
+    def refresh(rows: list[Any]) -> None:
+        keys = rows_by_source_key(rows)
+        log.info("Re-reading %d source records of %d documents before retrying", len(keys), len(rows))
+        ctx = ExtractContext(settings, {}, run_window_placeholder(), run_window_placeholder(), iseller, ledger)
+        records = stream.refetch(ctx, keys)
+        ledger.upsert(stream.map(records, MapContext(settings, ledger.synced_numbers)), run)
+
+    return refresh
+
+
+def run_window_placeholder() -> Any:
+    """Refetch reads by key, not by window."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
