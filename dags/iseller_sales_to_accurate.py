@@ -40,10 +40,17 @@ settings = load_settings()
     doc_md=__doc__,
     tags=["iseller", "accurate", "sales"],
     params={
-        "outlet_id": Param(None, type=["null", "string"], minLength=1, description="Shift close: iSeller outlet id."),
-        "register_id": Param(None, type=["null", "string"], minLength=1, description="Shift close: register id."),
+        "outlet_id": Param(
+            None, type=["null", "string"], minLength=1, description="Shift close: iSeller outlet id."
+        ),
+        "register_id": Param(
+            None, type=["null", "string"], minLength=1, description="Shift close: register id."
+        ),
         "register_shift_id": Param(
-            None, type=["null", "string"], minLength=1, description="Shift close: the closed register shift id."
+            None,
+            type=["null", "string"],
+            minLength=1,
+            description="Shift close: the closed register shift id.",
         ),
         **WINDOW_PARAMS,
     },

@@ -32,7 +32,8 @@ def sales_schedule(settings: SyncSettings) -> Any:
     shift_close: only the REST-API trigger (which also works in the other modes)."""
     if settings.sales_sync_mode == "realtime":
         return AssetOrTimeSchedule(
-            timetable=CronTriggerTimetable(REALTIME_POLL_CRON, timezone=settings.timezone), assets=ISELLER_ORDERS
+            timetable=CronTriggerTimetable(REALTIME_POLL_CRON, timezone=settings.timezone),
+            assets=ISELLER_ORDERS,
         )
     if settings.sales_sync_mode == "scheduled":
         return at_times(settings.sales_sync_times, settings.timezone)

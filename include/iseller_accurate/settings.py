@@ -123,7 +123,9 @@ def parse_settings(raw: Any) -> SyncSettings:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise SettingsError(f"{SETTINGS_VARIABLE}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+            raise SettingsError(
+                f"{SETTINGS_VARIABLE}: not valid JSON ({exc.msg} at line {exc.lineno})"
+            ) from None
     if not isinstance(raw, dict):
         raise SettingsError(f"{SETTINGS_VARIABLE}: must be a JSON object, got {type(raw).__name__}")
     try:

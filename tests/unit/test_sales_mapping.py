@@ -12,11 +12,18 @@ from include.iseller_accurate.settings import parse_settings
 from include.iseller_accurate.streams.sales import SalesStream, accurate_date, parse_time
 
 OUTLET = "0f1c2d3e-0000-4000-8000-000000000001"
-SETTINGS = parse_settings({
-    "use_customer_id_mapping": True,
-    "outlets": {OUTLET: {"branch": "Cabang Jakarta", "warehouse": "Gudang Kemang",
-                         "payment_accounts": {"cash": "110101", "external_debit": "110301"}}},
-})
+SETTINGS = parse_settings(
+    {
+        "use_customer_id_mapping": True,
+        "outlets": {
+            OUTLET: {
+                "branch": "Cabang Jakarta",
+                "warehouse": "Gudang Kemang",
+                "payment_accounts": {"cash": "110101", "external_debit": "110301"},
+            }
+        },
+    }
+)
 
 ORDER = {
     "order_id": "aaaaaaaa-1111-4000-8000-000000000001",
@@ -38,24 +45,58 @@ ORDER = {
     "rounding_amount": Decimal("0.00"),
     "total_amount": Decimal("124000.00"),
     "order_details": [
-        {"order_detail_id": "l1", "product_name": "Kopi Arabika", "sku": "BRG-0001", "quantity": Decimal("2"),
-         "base_price": Decimal("65000.00"), "discount_amount": Decimal("6500.00"), "tax_percentage": Decimal("11")},
-        {"order_detail_id": "l2", "product_name": "Air Mineral", "sku": "BRG-0018", "quantity": Decimal("0.5"),
-         "base_price": Decimal("3333.33"), "discount_amount": Decimal("0.00"), "tax_percentage": Decimal("11")},
+        {
+            "order_detail_id": "l1",
+            "product_name": "Kopi Arabika",
+            "sku": "BRG-0001",
+            "quantity": Decimal("2"),
+            "base_price": Decimal("65000.00"),
+            "discount_amount": Decimal("6500.00"),
+            "tax_percentage": Decimal("11"),
+        },
+        {
+            "order_detail_id": "l2",
+            "product_name": "Air Mineral",
+            "sku": "BRG-0018",
+            "quantity": Decimal("0.5"),
+            "base_price": Decimal("3333.33"),
+            "discount_amount": Decimal("0.00"),
+            "tax_percentage": Decimal("11"),
+        },
     ],
     "transactions": [
-        {"transaction_id": "t1", "type": "sale", "status": "success", "gateway": "cash",
-         "amount": Decimal("100000.00"), "transaction_date": "2026-11-16T17:05:00"},
-        {"transaction_id": "t2", "type": "sale", "status": "success", "gateway": "external_debit",
-         "amount": Decimal("24000.01"), "transaction_date": "2026-11-16T17:05:00"},
-        {"transaction_id": "t3", "type": "sale", "status": "failure", "gateway": "external_debit",
-         "amount": Decimal("24000.01"), "transaction_date": "2026-11-16T17:04:00"},
+        {
+            "transaction_id": "t1",
+            "type": "sale",
+            "status": "success",
+            "gateway": "cash",
+            "amount": Decimal("100000.00"),
+            "transaction_date": "2026-11-16T17:05:00",
+        },
+        {
+            "transaction_id": "t2",
+            "type": "sale",
+            "status": "success",
+            "gateway": "external_debit",
+            "amount": Decimal("24000.01"),
+            "transaction_date": "2026-11-16T17:05:00",
+        },
+        {
+            "transaction_id": "t3",
+            "type": "sale",
+            "status": "failure",
+            "gateway": "external_debit",
+            "amount": Decimal("24000.01"),
+            "transaction_date": "2026-11-16T17:04:00",
+        },
     ],
 }
 
 
 def _map(*orders, settings=SETTINGS):
-    return {doc.key: doc for doc in SalesStream().map([copy.deepcopy(o) for o in orders], MapContext(settings))}
+    return {
+        doc.key: doc for doc in SalesStream().map([copy.deepcopy(o) for o in orders], MapContext(settings))
+    }
 
 
 def test_invoice_receipts_and_customer_with_exact_money():
@@ -66,19 +107,31 @@ def test_invoice_receipts_and_customer_with_exact_money():
     assert payload["transDate"] == "17/11/2026"  # the shop's local date, not UTC's
     assert payload["branchName"] == "Cabang Jakarta" and payload["inclusiveTax"] is True
     line = payload["detailItem"][0]
-    assert line == {"itemNo": "BRG-0001", "quantity": Decimal("2"), "unitPrice": Decimal("65000.00"),
-                    "warehouseName": "Gudang Kemang", "detailNotes": "Kopi Arabika", "useTax1": True,
-                    "itemCashDiscount": Decimal("6500.00")}
+    assert line == {
+        "itemNo": "BRG-0001",
+        "quantity": Decimal("2"),
+        "unitPrice": Decimal("65000.00"),
+        "warehouseName": "Gudang Kemang",
+        "detailNotes": "Kopi Arabika",
+        "useTax1": True,
+        "itemCashDiscount": Decimal("6500.00"),
+    }
     assert payload["detailItem"][1]["unitPrice"] == Decimal("3333.33")
     assert all(isinstance(v, Decimal) for v in (line["quantity"], line["unitPrice"]))
     assert "cashDiscount" not in payload  # all discount is on lines
     customer = docs[("customer", ORDER["customer_id"])]
     assert customer.target_number == "CUST-00001" and customer.payload["customerNo"] == "CUST-00001"
     assert invoice.requires == [customer.key] and invoice.refs == {"customerNo": customer.key}
-    receipts = sorted((d for d in docs.values() if d.data_type == "sales_receipt"), key=lambda d: d.target_number)
+    receipts = sorted(
+        (d for d in docs.values() if d.data_type == "sales_receipt"), key=lambda d: d.target_number
+    )
     assert [r.target_number for r in receipts] == ["SR/JKT01-1001", "SR/JKT01-1001-2"]
-    assert receipts[0].payload["bankNo"] == "110101" and receipts[0].payload["chequeAmount"] == Decimal("100000.00")
-    assert receipts[1].payload["detailInvoice"] == [{"invoiceNo": "SI/JKT01-1001", "paymentAmount": Decimal("24000.01")}]
+    assert receipts[0].payload["bankNo"] == "110101" and receipts[0].payload["chequeAmount"] == Decimal(
+        "100000.00"
+    )
+    assert receipts[1].payload["detailInvoice"] == [
+        {"invoiceNo": "SI/JKT01-1001", "paymentAmount": Decimal("24000.01")}
+    ]
     assert all(invoice.key in r.requires for r in receipts)
 
 
@@ -109,11 +162,19 @@ def test_exclusive_tax_and_order_level_discount():
 def test_line_without_sku_fails_alone_with_an_actionable_reason():
     broken = copy.deepcopy(ORDER)
     broken["order_details"][1]["sku"] = ""
-    good = {**copy.deepcopy(ORDER), "order_id": "bbbbbbbb-0000-4000-8000-000000000009", "order_reference": "#JKT01-1002"}
+    good = {
+        **copy.deepcopy(ORDER),
+        "order_id": "bbbbbbbb-0000-4000-8000-000000000009",
+        "order_reference": "#JKT01-1002",
+    }
     docs = _map(broken, good)
     bad = docs[("sales_invoice", broken["order_id"])]
     assert bad.status == "failed" and bad.payload is None
-    assert "#JKT01-1001" in bad.reason and "line 2 (Air Mineral) has no SKU" in bad.reason and "refresh" in bad.reason
+    assert (
+        "#JKT01-1001" in bad.reason
+        and "line 2 (Air Mineral) has no SKU" in bad.reason
+        and "refresh" in bad.reason
+    )
     assert docs[("sales_invoice", good["order_id"])].status == "pending"
 
 
@@ -124,7 +185,9 @@ def test_unmapped_outlet_and_unmapped_payment_type_name_the_setting():
     gift = copy.deepcopy(ORDER)
     gift["transactions"][0]["gateway"] = "gift_card"
     receipts = [d for d in _map(gift).values() if d.data_type == "sales_receipt" and d.status == "failed"]
-    assert len(receipts) == 1 and "gift_card" in receipts[0].reason and "payment_accounts" in receipts[0].reason
+    assert (
+        len(receipts) == 1 and "gift_card" in receipts[0].reason and "payment_accounts" in receipts[0].reason
+    )
 
 
 def test_void_is_skipped_and_refund_becomes_a_sales_return():
@@ -133,20 +196,36 @@ def test_void_is_skipped_and_refund_becomes_a_sales_return():
     assert [d.status for d in docs.values()] == ["skipped"]
     assert "voided" in docs[("sales_invoice", ORDER["order_id"])].reason
     refunded = copy.deepcopy(ORDER)
-    refunded["_refunds"] = [{"refund_id": "r1", "refund_date": "2026-11-17T03:00:00", "refund_amount": Decimal("58500"),
-                             "refund_details": [{"sku": "BRG-0001", "quantity": Decimal("1"), "amount": Decimal("58500")}]}]
+    refunded["_refunds"] = [
+        {
+            "refund_id": "r1",
+            "refund_date": "2026-11-17T03:00:00",
+            "refund_amount": Decimal("58500"),
+            "refund_details": [{"sku": "BRG-0001", "quantity": Decimal("1"), "amount": Decimal("58500")}],
+        }
+    ]
     ret = _map(refunded)[("sales_return", f"{ORDER['order_id']}:r1")]
     assert ret.target_number == "RT/JKT01-1001" and ret.payload["invoiceNumber"] == "SI/JKT01-1001"
-    assert ret.payload["detailItem"] == [{"itemNo": "BRG-0001", "quantity": Decimal("1"),
-                                          "unitPrice": Decimal("65000.00"), "warehouseName": "Gudang Kemang"}]
+    assert ret.payload["detailItem"] == [
+        {
+            "itemNo": "BRG-0001",
+            "quantity": Decimal("1"),
+            "unitPrice": Decimal("65000.00"),
+            "warehouseName": "Gudang Kemang",
+        }
+    ]
     assert ("sales_invoice", ORDER["order_id"]) in ret.requires
 
 
 def test_same_input_same_numbers():
-    assert {k: d.target_number for k, d in _map(ORDER).items()} == {k: d.target_number for k, d in _map(ORDER).items()}
+    assert {k: d.target_number for k, d in _map(ORDER).items()} == {
+        k: d.target_number for k, d in _map(ORDER).items()
+    }
 
 
-@pytest.mark.parametrize("value", ["2026-11-16T17:05:00", "2026-11-16T17:05:00Z", "2026-11-17T00:05:00+07:00"])
+@pytest.mark.parametrize(
+    "value", ["2026-11-16T17:05:00", "2026-11-16T17:05:00Z", "2026-11-17T00:05:00+07:00"]
+)
 def test_offset_less_iseller_times_are_utc(value):
     moment = parse_time(value)
     assert moment.utcoffset().total_seconds() == 0 and moment.hour == 17

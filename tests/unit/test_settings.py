@@ -15,7 +15,9 @@ def test_absent_variable_means_defaults():
 
 
 def test_json_text_is_accepted_and_times_are_normalised():
-    settings = parse_settings('{"sales_sync_mode": "scheduled", "sales_sync_times": ["22:00", "09:30", "22:00"]}')
+    settings = parse_settings(
+        '{"sales_sync_mode": "scheduled", "sales_sync_times": ["22:00", "09:30", "22:00"]}'
+    )
     assert settings.sales_sync_times == ["09:30", "22:00"]
 
 
@@ -27,8 +29,14 @@ def test_json_text_is_accepted_and_times_are_normalised():
         ({"sales_sync_times": []}, "at least one time"),
         ({"timezone": "Asia/Jakartaa"}, "iseller_accurate_settings.timezone"),
         ({"transfer_sync_scheduled": "sometimes"}, "iseller_accurate_settings.transfer_sync_scheduled"),
-        ({"outlets": {"o1": {"warehouse": "G"}}}, "iseller_accurate_settings.outlets.o1.branch: Field required"),
-        ({"outlets": {"o1": {"branch": "B", "warehouse": "G", "brnch": "x"}}}, "outlets.o1.brnch: unknown key"),
+        (
+            {"outlets": {"o1": {"warehouse": "G"}}},
+            "iseller_accurate_settings.outlets.o1.branch: Field required",
+        ),
+        (
+            {"outlets": {"o1": {"branch": "B", "warehouse": "G", "brnch": "x"}}},
+            "outlets.o1.brnch: unknown key",
+        ),
         ({"sales_sync_mod": "realtime"}, "iseller_accurate_settings.sales_sync_mod: unknown key"),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
@@ -41,8 +49,18 @@ def test_invalid_values_name_the_key_and_reason(raw, expected):
 
 
 def test_payment_account_falls_back_to_cash_account():
-    settings = parse_settings({"outlets": {"o1": {"branch": "B", "warehouse": "G", "cash_account": "1101",
-                                                    "payment_accounts": {"external_debit": "1103"}}}})
+    settings = parse_settings(
+        {
+            "outlets": {
+                "o1": {
+                    "branch": "B",
+                    "warehouse": "G",
+                    "cash_account": "1101",
+                    "payment_accounts": {"external_debit": "1103"},
+                }
+            }
+        }
+    )
     mapping = settings.outlet("o1")
     assert mapping.account_for("external_debit") == "1103" and mapping.account_for("cash") == "1101"
     assert settings.outlet("nope") is None
@@ -56,7 +74,12 @@ def test_schedules_follow_the_modes():
     assert sales_schedule(parse_settings({"sales_sync_mode": "shift_close"})) is None
     realtime = sales_schedule(parse_settings({"sales_sync_mode": "realtime"}))
     assert type(realtime).__name__ == "AssetOrTimeSchedule"
-    scheduled = sales_schedule(parse_settings({"sales_sync_mode": "scheduled", "sales_sync_times": ["12:00"]}))
+    scheduled = sales_schedule(
+        parse_settings({"sales_sync_mode": "scheduled", "sales_sync_times": ["12:00"]})
+    )
     assert type(scheduled).__name__ == "CronTriggerTimetable"
     assert type(at_times(["12:00", "22:30"], "Asia/Jakarta")).__name__ == "MultipleCronTriggerTimetable"
-    assert type(transfer_schedule(parse_settings({"transfer_sync_scheduled": False}))).__name__ == "CronTriggerTimetable"
+    assert (
+        type(transfer_schedule(parse_settings({"transfer_sync_scheduled": False}))).__name__
+        == "CronTriggerTimetable"
+    )

@@ -76,11 +76,15 @@ class SalesStream(Stream):
         if params.get("register_shift_id"):
             start, end = self._shift_window(ctx)
             pages = ctx.iseller.get_orders_pages(
-                created_after=start, created_before=end, register_id=params.get("register_id"),
+                created_after=start,
+                created_before=end,
+                register_id=params.get("register_id"),
                 outlet_id=params.get("outlet_id"),
             )
         else:
-            pages = ctx.iseller.get_orders_pages(modified_after=ctx.window_start, modified_before=ctx.window_end)
+            pages = ctx.iseller.get_orders_pages(
+                modified_after=ctx.window_start, modified_before=ctx.window_end
+            )
         return self._collect(pages)
 
     def refetch(self, ctx: ExtractContext, source_keys: Sequence[str]) -> list[dict[str, Any]]:
@@ -143,8 +147,12 @@ class SalesStream(Stream):
         documents: list[Document] = []
         for order in records:
             documents.extend(
-                self._map_order(order, settings, items_by_order.get(str(order["order_id"])),
-                                line_problems.get(str(order["order_id"])))
+                self._map_order(
+                    order,
+                    settings,
+                    items_by_order.get(str(order["order_id"])),
+                    line_problems.get(str(order["order_id"])),
+                )
             )
         # One customer document per customer, however many orders name it.
         unique: dict[tuple[str, str], Document] = {}
@@ -163,7 +171,9 @@ class SalesStream(Stream):
         reference = reference_of(order)
         label = f"order #{reference}"
         status = str(order.get("status") or "").lower()
-        when = parse_time(order.get("closed_date")) or parse_time(order.get("order_date")) or datetime.now(UTC)
+        when = (
+            parse_time(order.get("closed_date")) or parse_time(order.get("order_date")) or datetime.now(UTC)
+        )
         outlet_id = str(order.get("outlet_id") or "")
         invoice_number = f"SI/{reference}"
         base = {"source_key": order_id, "source_number": f"#{reference}", "outlet_id": outlet_id}
@@ -176,35 +186,63 @@ class SalesStream(Stream):
         mapping = settings.outlet(outlet_id)
         if status == "void" and not order.get("_only_refund"):
             cancelled = order.get("cancel_date") or order.get("modified_date") or ""
-            return [Document("sales_invoice", order_id, source_date=when, target_module="sales-invoice",
-                             target_number=invoice_number, payload=None, source=source, status="skipped",
-                             reason=f"{label} was voided in iSeller {cancelled}: nothing to post".strip(),
-                             **base)]
+            return [
+                Document(
+                    "sales_invoice",
+                    order_id,
+                    source_date=when,
+                    target_module="sales-invoice",
+                    target_number=invoice_number,
+                    payload=None,
+                    source=source,
+                    status="skipped",
+                    reason=f"{label} was voided in iSeller {cancelled}: nothing to post".strip(),
+                    **base,
+                )
+            ]
         customer_doc, customer_ref, customer_no = self._customer(order, settings, mapping, when, base)
         if customer_doc is not None:
             documents.append(customer_doc)
         if not order.get("_only_refund"):
             problem = _outlet_problem(order, mapping) or line_problem
-            invoice = Document("sales_invoice", order_id, source_date=when, target_module="sales-invoice",
-                               target_number=invoice_number, payload=None, source=source, **base)
+            invoice = Document(
+                "sales_invoice",
+                order_id,
+                source_date=when,
+                target_module="sales-invoice",
+                target_number=invoice_number,
+                payload=None,
+                source=source,
+                **base,
+            )
             if problem or mapping is None or items is None:
                 invoice.status = "failed"
                 invoice.reason = f"{label}: {problem or 'the order has no lines'}"
             else:
-                invoice.payload = _invoice_payload(order, items, mapping, settings, invoice_number, customer_no)
+                invoice.payload = _invoice_payload(
+                    order, items, mapping, settings, invoice_number, customer_no
+                )
                 if customer_ref:
                     invoice.requires.append(customer_ref)
                     invoice.refs["customerNo"] = customer_ref
             documents.append(invoice)
-            documents.extend(self._receipts(order, settings, mapping, invoice, when, base, customer_ref, customer_no))
+            documents.extend(
+                self._receipts(order, settings, mapping, invoice, when, base, customer_ref, customer_no)
+            )
         documents.extend(
-            self._returns(order, settings, mapping, items, invoice_key, invoice_number, base, customer_ref, customer_no)
+            self._returns(
+                order, settings, mapping, items, invoice_key, invoice_number, base, customer_ref, customer_no
+            )
         )
         return documents
 
     def _customer(
-        self, order: dict[str, Any], settings: SyncSettings, mapping: OutletMapping | None,
-        when: datetime, base: dict[str, Any],
+        self,
+        order: dict[str, Any],
+        settings: SyncSettings,
+        mapping: OutletMapping | None,
+        when: datetime,
+        base: dict[str, Any],
     ) -> tuple[Document | None, tuple[str, str] | None, str]:
         customer_id = order.get("customer_id")
         walk_in = mapping.walk_in_customer if mapping else "UMUM"
@@ -212,9 +250,12 @@ class SalesStream(Stream):
             return None, None, walk_in
         customer_id = str(customer_id)
         id_number = str(order.get("external_customer_id") or "").strip()
-        name = " ".join(
-            str(order.get(k) or "").strip() for k in ("customer_first_name", "customer_last_name")
-        ).strip() or f"Pelanggan {customer_id[:8]}"
+        name = (
+            " ".join(
+                str(order.get(k) or "").strip() for k in ("customer_first_name", "customer_last_name")
+            ).strip()
+            or f"Pelanggan {customer_id[:8]}"
+        )
         payload: dict[str, Any] = {"name": name, "notes": f"{CUSTOMER_NOTE_PREFIX}{customer_id}"}
         if order.get("customer_email"):
             payload["email"] = order["customer_email"]
@@ -226,21 +267,36 @@ class SalesStream(Stream):
         if numbered:
             payload["customerNo"] = id_number
         doc = Document(
-            "customer", customer_id, source_key=str(order["order_id"]), source_date=when,
-            target_module="customer", target_number=id_number if numbered else None, payload=payload,
-            source_number=id_number or name, outlet_id=base["outlet_id"],
+            "customer",
+            customer_id,
+            source_key=str(order["order_id"]),
+            source_date=when,
+            target_module="customer",
+            target_number=id_number if numbered else None,
+            payload=payload,
+            source_number=id_number or name,
+            outlet_id=base["outlet_id"],
             source={"customer_id": customer_id, "external_customer_id": id_number or None, "name": name},
             lookup=None if numbered else {"field": "notes", "value": payload["notes"]},
         )
         return doc, ("customer", customer_id), id_number if numbered else ""
 
     def _receipts(
-        self, order: dict[str, Any], settings: SyncSettings, mapping: OutletMapping | None, invoice: Document,
-        when: datetime, base: dict[str, Any], customer_ref: tuple[str, str] | None, customer_no: str,
+        self,
+        order: dict[str, Any],
+        settings: SyncSettings,
+        mapping: OutletMapping | None,
+        invoice: Document,
+        when: datetime,
+        base: dict[str, Any],
+        customer_ref: tuple[str, str] | None,
+        customer_no: str,
     ) -> list[Document]:
         payments = [
-            t for t in order.get("transactions") or []
-            if str(t.get("type", "sale")).lower() == "sale" and str(t.get("status", "success")).lower() == "success"
+            t
+            for t in order.get("transactions") or []
+            if str(t.get("type", "sale")).lower() == "sale"
+            and str(t.get("status", "success")).lower() == "success"
         ]
         if not payments:
             return []
@@ -260,16 +316,22 @@ class SalesStream(Stream):
         for index, account in enumerate(accounts, start=1):
             number = f"SR/{reference}" if index == 1 else f"SR/{reference}-{index}"
             doc = Document(
-                "sales_receipt", f"{order['order_id']}:{account or 'unmapped'}", source_date=last_paid,
-                target_module="sales-receipt", target_number=number, payload=None,
-                source={"order_id": order["order_id"], "payments": to_jsonable(payments)}, **base,
+                "sales_receipt",
+                f"{order['order_id']}:{account or 'unmapped'}",
+                source_date=last_paid,
+                target_module="sales-receipt",
+                target_number=number,
+                payload=None,
+                source={"order_id": order["order_id"], "payments": to_jsonable(payments)},
+                **base,
             )
             doc.requires.append(invoice.key)
             if account is None:
                 doc.status = "failed"
                 doc.reason = (
-                    f"order #{reference}: payment type {', '.join(sorted(set(unmapped)))} has no Accurate account"
-                    f" in {_outlet_path(order)}.payment_accounts (or cash_account); add it, then refresh"
+                    f"order #{reference}: payment type {', '.join(sorted(set(unmapped)))} has no"
+                    f" Accurate account in {_outlet_path(order)}.payment_accounts (or cash_account);"
+                    " add it, then refresh"
                 )
             elif mapping is not None:
                 doc.payload = {
@@ -280,7 +342,9 @@ class SalesStream(Stream):
                     "branchName": mapping.branch,
                     "chequeAmount": by_account[account],
                     "description": f"Pembayaran iSeller #{reference}",
-                    "detailInvoice": [{"invoiceNo": invoice.target_number, "paymentAmount": by_account[account]}],
+                    "detailInvoice": [
+                        {"invoiceNo": invoice.target_number, "paymentAmount": by_account[account]}
+                    ],
                 }
                 if customer_ref:
                     doc.requires.append(customer_ref)
@@ -289,20 +353,37 @@ class SalesStream(Stream):
         return documents
 
     def _returns(
-        self, order: dict[str, Any], settings: SyncSettings, mapping: OutletMapping | None,
-        items: pd.DataFrame | None, invoice_key: tuple[str, str], invoice_number: str, base: dict[str, Any],
-        customer_ref: tuple[str, str] | None, customer_no: str,
+        self,
+        order: dict[str, Any],
+        settings: SyncSettings,
+        mapping: OutletMapping | None,
+        items: pd.DataFrame | None,
+        invoice_key: tuple[str, str],
+        invoice_number: str,
+        base: dict[str, Any],
+        customer_ref: tuple[str, str] | None,
+        customer_no: str,
     ) -> list[Document]:
         refunds = sorted(order.get("_refunds") or [], key=lambda r: str(r.get("refund_date")))
         documents = []
         reference = reference_of(order)
         for index, refund in enumerate(refunds, start=1):
-            when = parse_time(refund.get("refund_date")) or parse_time(order.get("modified_date")) or datetime.now(UTC)
+            when = (
+                parse_time(refund.get("refund_date"))
+                or parse_time(order.get("modified_date"))
+                or datetime.now(UTC)
+            )
             refund_key = str(refund.get("refund_id") or when.isoformat())
             number = f"RT/{reference}" if index == 1 else f"RT/{reference}-{index}"
             doc = Document(
-                "sales_return", f"{order['order_id']}:{refund_key}", source_date=when, target_module="sales-return",
-                target_number=number, payload=None, source=to_jsonable(refund), **base,
+                "sales_return",
+                f"{order['order_id']}:{refund_key}",
+                source_date=when,
+                target_module="sales-return",
+                target_number=number,
+                payload=None,
+                source=to_jsonable(refund),
+                **base,
             )
             doc.requires.append(invoice_key)
             returned = _refund_lines(refund, items)
@@ -312,7 +393,10 @@ class SalesStream(Stream):
                 doc.status, doc.reason = "failed", f"refund of order #{reference} names no returned items"
             elif any(not line["itemNo"] for line in returned):
                 doc.status = "failed"
-                doc.reason = f"refund of order #{reference}: a returned product has no SKU in iSeller; set it, then refresh"
+                doc.reason = (
+                    f"refund of order #{reference}: a returned product has no SKU in iSeller;"
+                    " set it, then refresh"
+                )
             else:
                 doc.payload = {
                     "number": number,
@@ -348,20 +432,32 @@ def _lines_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for order in records:
         for position, line in enumerate(order.get("order_details") or [], start=1):
-            rows.append({
-                "order_id": str(order["order_id"]),
-                "position": position,
-                "order_detail_id": str(line.get("order_detail_id") or position),
-                "product_id": line.get("product_id"),
-                "product_name": str(line.get("product_name") or ""),
-                "sku": str(line.get("sku") or "").strip(),
-                "quantity": _decimal(line.get("quantity")),
-                "base_price": _decimal(line.get("base_price")),
-                "discount_amount": _decimal(line.get("discount_amount")),
-                "tax_percentage": _decimal(line.get("tax_percentage")),
-            })
-    columns = ["order_id", "position", "order_detail_id", "product_id", "product_name", "sku", "quantity",
-               "base_price", "discount_amount", "tax_percentage"]
+            rows.append(
+                {
+                    "order_id": str(order["order_id"]),
+                    "position": position,
+                    "order_detail_id": str(line.get("order_detail_id") or position),
+                    "product_id": line.get("product_id"),
+                    "product_name": str(line.get("product_name") or ""),
+                    "sku": str(line.get("sku") or "").strip(),
+                    "quantity": _decimal(line.get("quantity")),
+                    "base_price": _decimal(line.get("base_price")),
+                    "discount_amount": _decimal(line.get("discount_amount")),
+                    "tax_percentage": _decimal(line.get("tax_percentage")),
+                }
+            )
+    columns = [
+        "order_id",
+        "position",
+        "order_detail_id",
+        "product_id",
+        "product_name",
+        "sku",
+        "quantity",
+        "base_price",
+        "discount_amount",
+        "tax_percentage",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -380,13 +476,20 @@ def _line_problems(lines: pd.DataFrame) -> dict[str, str]:
     bad_qty = lines[lines["quantity"].map(lambda q: q <= 0)]
     for order_id, frame in bad_qty.groupby("order_id", sort=False):
         first = frame.iloc[0]
-        problems.setdefault(str(order_id), f"line {first['position']} ({first['product_name']}) has quantity {first['quantity']}")
+        problems.setdefault(
+            str(order_id),
+            f"line {first['position']} ({first['product_name']}) has quantity {first['quantity']}",
+        )
     return problems
 
 
 def _invoice_payload(
-    order: dict[str, Any], items: pd.DataFrame, mapping: OutletMapping, settings: SyncSettings,
-    number: str, customer_no: str,
+    order: dict[str, Any],
+    items: pd.DataFrame,
+    mapping: OutletMapping,
+    settings: SyncSettings,
+    number: str,
+    customer_no: str,
 ) -> dict[str, Any]:
     when = parse_time(order.get("closed_date")) or parse_time(order.get("order_date")) or datetime.now(UTC)
     detail = []
@@ -410,7 +513,9 @@ def _invoice_payload(
         "customerNo": customer_no,
         "branchName": mapping.branch,
         "description": f"Penjualan iSeller #{reference_of(order)}"
-        + (f" ({order.get('outlet_name')}, {order.get('register_name')})" if order.get("outlet_name") else ""),
+        + (
+            f" ({order.get('outlet_name')}, {order.get('register_name')})" if order.get("outlet_name") else ""
+        ),
         "inclusiveTax": bool(order.get("tax_inclusive")),
         "taxable": _decimal(order.get("total_tax_amount")) > 0,
         "detailItem": detail,

@@ -55,7 +55,9 @@ async def receive(request: Request) -> JSONResponse:
         return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
     api_key = _api_key()
     if not api_key:
-        return _error(503, "iseller_api connection has no extra 'webhook_api_key'; cannot verify notifications")
+        return _error(
+            503, "iseller_api connection has no extra 'webhook_api_key'; cannot verify notifications"
+        )
     timestamp = request.headers.get("Timestamp", "")
     signature = request.headers.get("Signature", "")
     if not timestamp or not signature:
@@ -94,11 +96,10 @@ def _store_and_signal(order_id: str | None, payload: dict[str, Any]) -> None:
 
 def _asset_event(extra: dict[str, Any]) -> None:
     """Record an asset event so asset-scheduled DAGs (real-time sales) get a run."""
-    from sqlalchemy import select
-
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         asset = session.scalar(select(AssetModel).where(AssetModel.name == ISELLER_ORDERS.name).limit(1))
@@ -106,4 +107,3 @@ def _asset_event(extra: dict[str, Any]) -> None:
             log.info("iSeller notification stored; no DAG consumes %s", ISELLER_ORDERS.name)
             return
         asset_manager.register_asset_change(asset=asset, extra=extra, session=session, source_is_api=True)
-
