@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from include.iseller_accurate.ledger import Document, to_jsonable
+from include.iseller_accurate.ledger import Document
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
 
@@ -143,7 +143,7 @@ class SalesStream(Stream):
         settings = ctx.settings
         lines = _lines_frame(records)
         line_problems = _line_problems(lines)
-        items_by_order = {order_id: frame for order_id, frame in lines.groupby("order_id", sort=False)}
+        items_by_order = _lines_by_order(lines)
         documents: list[Document] = []
         for order in records:
             documents.extend(
@@ -164,7 +164,7 @@ class SalesStream(Stream):
         self,
         order: dict[str, Any],
         settings: SyncSettings,
-        items: pd.DataFrame | None,
+        items: list[dict[str, Any]] | None,
         line_problem: str | None,
     ) -> list[Document]:
         order_id = str(order["order_id"])
@@ -178,7 +178,7 @@ class SalesStream(Stream):
         invoice_number = f"SI/{reference}"
         base = {"source_key": order_id, "source_number": f"#{reference}", "outlet_id": outlet_id}
         invoice_key = ("sales_invoice", order_id)
-        source = to_jsonable({k: v for k, v in order.items() if not k.startswith("_")})
+        source = {k: v for k, v in order.items() if not k.startswith("_")}
 
         if status not in ("completed", "void"):
             return []
@@ -322,7 +322,7 @@ class SalesStream(Stream):
                 target_module="sales-receipt",
                 target_number=number,
                 payload=None,
-                source={"order_id": order["order_id"], "payments": to_jsonable(payments)},
+                source={"order_id": order["order_id"], "payments": payments},
                 **base,
             )
             doc.requires.append(invoice.key)
@@ -357,7 +357,7 @@ class SalesStream(Stream):
         order: dict[str, Any],
         settings: SyncSettings,
         mapping: OutletMapping | None,
-        items: pd.DataFrame | None,
+        items: list[dict[str, Any]] | None,
         invoice_key: tuple[str, str],
         invoice_number: str,
         base: dict[str, Any],
@@ -382,7 +382,7 @@ class SalesStream(Stream):
                 target_module="sales-return",
                 target_number=number,
                 payload=None,
-                source=to_jsonable(refund),
+                source=refund,
                 **base,
             )
             doc.requires.append(invoice_key)
@@ -461,6 +461,15 @@ def _lines_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _lines_by_order(lines: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """The lines of each order in their order, as plain records (one pass over the frame)."""
+    lines = lines.assign(taxed=lines["tax_percentage"].map(lambda pct: pct > 0))
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record in lines.sort_values(["order_id", "position"], kind="stable").to_dict("records"):
+        grouped.setdefault(record["order_id"], []).append(record)
+    return grouped
+
+
 def _line_problems(lines: pd.DataFrame) -> dict[str, str]:
     """Per order, the first reason its lines cannot become Accurate lines."""
     problems: dict[str, str] = {}
@@ -485,7 +494,7 @@ def _line_problems(lines: pd.DataFrame) -> dict[str, str]:
 
 def _invoice_payload(
     order: dict[str, Any],
-    items: pd.DataFrame,
+    items: list[dict[str, Any]],
     mapping: OutletMapping,
     settings: SyncSettings,
     number: str,
@@ -493,17 +502,17 @@ def _invoice_payload(
 ) -> dict[str, Any]:
     when = parse_time(order.get("closed_date")) or parse_time(order.get("order_date")) or datetime.now(UTC)
     detail = []
-    for line in items.sort_values("position").itertuples(index=False):
+    for line in items:
         entry: dict[str, Any] = {
-            "itemNo": line.sku,
-            "quantity": line.quantity,
-            "unitPrice": line.base_price,
+            "itemNo": line["sku"],
+            "quantity": line["quantity"],
+            "unitPrice": line["base_price"],
             "warehouseName": mapping.warehouse,
-            "detailNotes": line.product_name,
-            "useTax1": line.tax_percentage > 0,
+            "detailNotes": line["product_name"],
+            "useTax1": line["taxed"],
         }
-        if line.discount_amount:
-            entry["itemCashDiscount"] = line.discount_amount
+        if line["discount_amount"]:
+            entry["itemCashDiscount"] = line["discount_amount"]
         detail.append(entry)
     line_discounts = sum((d["itemCashDiscount"] for d in detail if "itemCashDiscount" in d), ZERO)
     order_discount = _decimal(order.get("total_discount_amount")) - line_discounts
@@ -528,12 +537,12 @@ def _invoice_payload(
     return payload
 
 
-def _refund_lines(refund: dict[str, Any], items: pd.DataFrame | None) -> list[dict[str, Any]]:
+def _refund_lines(refund: dict[str, Any], items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Returned lines as Accurate return lines (sku, quantity, unit price from the sale)."""
     raw = refund.get("refund_details") or refund.get("returned_items") or refund.get("order_details") or []
     prices: dict[str, Decimal] = {}
     if items is not None:
-        prices = {str(r.sku): r.base_price for r in items.itertuples(index=False)}
+        prices = {str(line["sku"]): line["base_price"] for line in items}
     lines = []
     for line in raw:
         quantity = _decimal(line.get("returned_quantity", line.get("quantity")))

@@ -1,0 +1,271 @@
+"""Sales-sync throughput: 10,000 iSeller orders through the whole pipeline into Accurate.
+
+Starts a throwaway PostgreSQL (the ledger and the rate limiter live there, as in production) and both
+sandboxes on free ports, creates the orders in the iSeller sandbox, then:
+
+1. baseline: the Accurate limit as this machine reaches it, measured in the same run: bulk-saves of
+   100 ready-made invoices sent as fast as the deployment-wide rate limiter allows (8 requests/s,
+   8 in flight) -> documents per second;
+2. the pipeline: the ``extract`` task's work (read orders from iSeller, map with pandas, store in the
+   ledger) and the ``load`` task's work (post invoices, receipts and customers in bulk, exactly once),
+   each in its own process like an Airflow task, timing both and reading their peak memory.
+
+Prints documents per second through the pipeline, the ratio to the baseline (target >= 70%), and
+the peak RSS of each task process (target < 1 GiB).
+
+Run: ``python bench/bench_sales_sync.py [--orders 10000]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.pg import TempPostgres, free_port  # noqa: E402
+
+ACCURATE_TOKEN = "sandbox-api-token"
+ACCURATE_SECRET = "sandbox-signature-secret"
+
+
+def start_sandbox(module: str, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", str(port), "--seed", "42"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{module} did not start on port {port}")
+
+
+def environment(pg: TempPostgres, accurate_port: int, iseller_port: int) -> dict[str, str]:
+    from sandbox.demo_shop import build_demo_shop
+
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "AIRFLOW_CONN_SYNC_DB": json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": "127.0.0.1",
+                    "port": pg.port,
+                    "login": "postgres",
+                    "schema": "postgres",
+                }
+            ),
+            "AIRFLOW_CONN_ACCURATE_API": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": f"http://127.0.0.1:{accurate_port}",
+                    "password": ACCURATE_TOKEN,
+                    "extra": {"signature_secret": ACCURATE_SECRET},
+                }
+            ),
+            "AIRFLOW_CONN_ISELLER_API": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": f"http://127.0.0.1:{iseller_port}",
+                    "login": "sandbox-client",
+                    "password": "sandbox-secret",
+                }
+            ),
+            "AIRFLOW_VAR_ISELLER_ACCURATE_SETTINGS": json.dumps(build_demo_shop(42).settings()),
+        }
+    )
+    return env
+
+
+def baseline(requests: int) -> tuple[float, int]:
+    """Documents per second when only the Accurate limit bounds the rate (same limiter, same server)."""
+    from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
+    from include.iseller_accurate.ledger import connect, dsn_from_connection, migrate
+    from sandbox.demo_shop import build_demo_shop
+
+    dsn = dsn_from_connection()
+    with connect(dsn, autocommit=True) as conn:
+        migrate(conn)
+    shop = build_demo_shop(42)
+    outlet = shop.outlets[0]
+    skus = [p.sku for p in shop.products if p.sku and p.in_accurate]
+    hook = AccurateHook(rate_limiter=PostgresRateLimiter(dsn))
+
+    def batch(n: int) -> int:
+        records = [
+            {
+                "number": f"BASE/{n}-{i}",
+                "transDate": "16/11/2026",
+                "customerNo": "UMUM",
+                "branchName": outlet.branch_name,
+                "detailItem": [
+                    {
+                        "itemNo": skus[(n + i) % len(skus)],
+                        "quantity": Decimal(1),
+                        "unitPrice": Decimal("1000.00"),
+                        "warehouseName": outlet.warehouse_name,
+                    }
+                ],
+            }
+            for i in range(100)
+        ]
+        return sum(1 for r in hook.bulk_save("sales-invoice", records) if r.ok)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        saved = sum(pool.map(batch, range(requests)))
+    elapsed = time.perf_counter() - start
+    return saved / elapsed, saved
+
+
+def phase(name: str, window_start: str, window_end: str) -> None:
+    """Run one task's work (in a child process, like an Airflow task)."""
+    from include.iseller_accurate.clients import AccurateHook, IsellerHook, PostgresRateLimiter
+    from include.iseller_accurate.ledger import Ledger, RunRef, dsn_from_connection
+    from include.iseller_accurate.pipeline import ExtractContext, Loader, extract_documents
+    from include.iseller_accurate.settings import load_settings
+    from include.iseller_accurate.streams.sales import SalesStream
+
+    run = RunRef("iseller_sales_to_accurate", "bench", name)
+    started = time.perf_counter()
+    with Ledger.open(dsn_from_connection()) as ledger:
+        if name == "extract":
+            ctx = ExtractContext(
+                load_settings(),
+                {},
+                datetime.fromisoformat(window_start),
+                datetime.fromisoformat(window_end),
+                iseller=IsellerHook(),
+                ledger=ledger,
+            )
+            result = extract_documents(SalesStream(), ctx, ledger, run, advance_cursor=False)
+        else:
+            accurate = AccurateHook(rate_limiter=PostgresRateLimiter(dsn_from_connection()))
+            report = Loader(
+                ledger, accurate, RunRef("iseller_sales_to_accurate", "bench", "extract")
+            ).load_run()
+            result = {
+                "posted": report.posted,
+                "confirmed": report.confirmed,
+                "failed": len(report.failed),
+                "blocked": len(report.blocked),
+                "total": report.total,
+            }
+    result["seconds"] = time.perf_counter() - started
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_phase(name: str, env: dict[str, str], start: datetime, end: datetime) -> dict[str, float]:
+    # BENCH_PROFILE=1 writes a cProfile of each task process to /tmp/bench-<phase>.prof
+    profile = ["-m", "cProfile", "-o", f"/tmp/bench-{name}.prof"] if os.environ.get("BENCH_PROFILE") else []
+    out = subprocess.run(
+        [
+            sys.executable,
+            *profile,
+            __file__,
+            "--phase",
+            name,
+            "--window-start",
+            start.isoformat(),
+            "--window-end",
+            end.isoformat(),
+        ],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--baseline-requests", type=int, default=48)
+    parser.add_argument("--phase", choices=["extract", "load"])
+    parser.add_argument("--window-start")
+    parser.add_argument("--window-end")
+    args = parser.parse_args()
+    if args.phase:
+        phase(args.phase, args.window_start, args.window_end)
+        return
+
+    pg = TempPostgres().start()
+    accurate_port, iseller_port = free_port(), free_port()
+    procs = [start_sandbox("sandbox.accurate", accurate_port), start_sandbox("sandbox.iseller", iseller_port)]
+    try:
+        env = environment(pg, accurate_port, iseller_port)
+        os.environ.update(env)
+        window_start = datetime.now(UTC) - timedelta(seconds=5)
+        created = 0
+        while created < args.orders:  # the sandbox generates valid random orders
+            count = min(2000, args.orders - created)
+            answer = httpx.post(
+                f"http://127.0.0.1:{iseller_port}/_sandbox/orders/bulk", json={"count": count}, timeout=120
+            )
+            answer.raise_for_status()
+            created += count
+        window_end = datetime.now(UTC) + timedelta(seconds=5)
+
+        base_rate, base_docs = baseline(args.baseline_requests)
+        extract = run_phase("extract", env, window_start, window_end)
+        load = run_phase("load", env, window_start, window_end)
+        documents = load["posted"] + load["confirmed"]
+        pipeline_seconds = extract["seconds"] + load["seconds"]
+        rate = documents / pipeline_seconds
+        rows = [
+            ("orders", f"{args.orders:,}"),
+            ("documents posted (invoices, receipts, customers)", f"{documents:,}"),
+            ("failed / blocked", f"{load['failed']} / {load['blocked']}"),
+            (
+                "extract task: seconds, peak RSS",
+                f"{extract['seconds']:.1f} s, {extract['peak_rss_mib']:.0f} MiB",
+            ),
+            ("load task: seconds, peak RSS", f"{load['seconds']:.1f} s, {load['peak_rss_mib']:.0f} MiB"),
+            ("pipeline throughput", f"{rate:,.0f} documents/s"),
+            (
+                "baseline: Accurate limit reached here",
+                f"{base_rate:,.0f} documents/s ({base_docs:,} documents)",
+            ),
+            ("nominal Accurate limit", "800 documents/s (8 requests/s x 100)"),
+            ("ratio pipeline / baseline", f"{rate / base_rate:.0%} (target >= 70%)"),
+            ("ratio load phase only / baseline", f"{documents / load['seconds'] / base_rate:.0%}"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        print("\nSales sync benchmark")
+        for name, value in rows:
+            print(f"  {name:<{width}}  {value}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()
