@@ -189,12 +189,12 @@ def test_crash_mid_post_then_retry_confirms_instead_of_duplicating(ledger):
     assert len(accurate.records["sales-invoice"]) == 2
 
 
-def test_overlapping_runs_and_reextraction_never_double_post(ledger):
+def test_overlapping_runs_and_reextraction_never_double_post(ledger, pg_dsn):
     accurate = FakeAccurate()
     ledger.upsert(order_docs(30), run(1))
     ledger.upsert(order_docs(30), run(2))  # a second trigger covering the same orders
     results = []
-    threads = [threading.Thread(target=lambda r=r: results.append(Loader(Ledger(connect(ledger_dsn(ledger), autocommit=True)), accurate, r).load_run()))
+    threads = [threading.Thread(target=lambda r=r: results.append(Loader(Ledger(connect(pg_dsn, autocommit=True)), accurate, r).load_run()))
                for r in (run(1), run(2))]
     for t in threads:
         t.start()
@@ -205,10 +205,6 @@ def test_overlapping_runs_and_reextraction_never_double_post(ledger):
     ledger.upsert(order_docs(30), run(3))  # re-extraction after sync: nothing to do
     assert Loader(ledger, accurate, run(3)).load_run().posted == 0
     assert set(statuses(ledger).values()) == {"synced"}
-
-
-def ledger_dsn(ledger: Ledger) -> str:
-    return ledger.conn.info.dsn
 
 
 def test_auto_numbered_customer_is_created_once_even_after_a_lost_answer(ledger):

@@ -1,0 +1,85 @@
+# iSeller <-> Accurate Online sync: set up and run the project on a fresh machine.
+#
+#   make demo    everything (venv, PostgreSQL, sandboxes, Airflow), seeded, DAGs unpaused; Ctrl-C stops it
+#   make test    the same stack, then the whole test suite (junit XML in test-artifacts/)
+#   make up      the demo stack in the background (logs and pid files in .local/); make down stops it
+#   make lint    ruff + mypy          make bench   every bench/*.py          make clean   local state
+#
+# Ports and secrets: see scripts/env.sh (AIRFLOW_PORT=8080, ACCURATE_SANDBOX_PORT=8181,
+# ISELLER_SANDBOX_PORT=8182, SYNC_PG_PORT=5433, ...). Extra pytest arguments: make test PYTEST_ARGS="-k x".
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+export VENV
+# First Python >= 3.11 found (override: make venv PYTHON=/path/to/python3.12).
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; \
+	  then command -v $$p; break; fi; done)
+STAMP := $(VENV)/.requirements.stamp
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo up down status test browser lint bench clean distclean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+venv: $(STAMP)
+
+# Re-installs only when requirements.txt changes (or the virtualenv is missing or too old).
+$(STAMP): requirements.txt
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: Python 3.11 or newer not found (looked for python3.11, python3.12, python3.13, python3)." >&2; \
+	  echo "Install it, or run: make venv PYTHON=/path/to/python3.11" >&2; exit 1; fi
+	@if [ -x "$(VENV)/bin/python" ] && ! "$(VENV)/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	  echo "$(VENV) uses a Python older than 3.11: recreating it"; rm -rf "$(VENV)"; fi
+	@if [ ! -x "$(VENV)/bin/python" ]; then \
+	  echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; "$(PYTHON)" -m venv "$(VENV)"; fi
+	@echo "installing requirements.txt into $(VENV)"
+	@start=$$SECONDS; \
+	  "$(VENV)/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q -r requirements.txt 2>&1 \
+	    | { grep -v 'is ignored: it is neither a file nor a directory' || true; }; \
+	  echo "requirements installed in $$((SECONDS - start))s"
+	@touch "$@"
+
+demo: venv
+	@bash scripts/demo.sh
+
+up: venv
+	@bash scripts/stack.sh up
+
+down:
+	@bash scripts/stack.sh down
+
+status:
+	@bash scripts/stack.sh status
+
+test: venv browser
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests; never fails the build (warns instead).
+browser:
+	@bash scripts/install-browser.sh
+
+# Runs both linters, then fails if either found something.
+lint: venv
+	@rc=0; $(VENV)/bin/ruff check . || rc=1; \
+	  dirs=$$(for d in include plugins; do if [ -n "$$(find $$d -name '*.py' 2>/dev/null | head -n 1)" ]; then echo $$d; fi; done); \
+	  if [ -n "$$dirs" ]; then $(VENV)/bin/mypy $$dirs || rc=1; fi; \
+	  exit $$rc
+
+bench: venv
+	@set -e; . scripts/env.sh; found=0; \
+	  for f in bench/*.py; do [ -e "$$f" ] || continue; found=1; echo "== $$f"; "$$VENV/bin/python" "$$f"; done; \
+	  if [ $$found = 0 ]; then echo "no bench/*.py yet"; fi
+
+clean:
+	@if [ -x "$(VENV)/bin/python" ]; then bash scripts/stack.sh down; fi
+	@if [ -L .local/pg ]; then rm -rf "$$(readlink -f .local/pg)"; fi
+	rm -rf .local test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

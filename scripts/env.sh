@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# Environment of the local stack (make demo / up / test). Sourced by every script in scripts/.
+#
+# Every value is a default: set the variable in your shell first to override it, e.g.
+#   AIRFLOW_PORT=9090 make up
+#
+# Variables (defaults in brackets):
+#   AIRFLOW_PORT [8080]            Airflow API server + UI
+#   AIRFLOW_BIND_HOST [127.0.0.1]  address the API server listens on
+#   ACCURATE_SANDBOX_PORT [8181]   Accurate sandbox
+#   ISELLER_SANDBOX_PORT [8182]    iSeller sandbox
+#   SYNC_PG_PORT [5433]            embedded PostgreSQL (Airflow metadata db `airflow`, ledger db `sync_db`)
+#   DEMO_SEED [42]                 seed of the sandboxes' demo shop
+#   VENV [.venv]                   virtualenv used by the scripts
+#   SYNC_LOCAL_DIR [.local]        state of the local stack: airflow home, pg cluster, logs, pid files
+#   AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD [admin / admin]   local UI + API login
+#   ACCURATE_API_TOKEN [sandbox-api-token], ACCURATE_SIGNATURE_SECRET [sandbox-signature-secret],
+#   ACCURATE_WEBHOOK_TOKEN [demo-webhook-token], ISELLER_CLIENT_ID [sandbox-client],
+#   ISELLER_CLIENT_SECRET [sandbox-secret], ISELLER_WEBHOOK_API_KEY [sandbox-webhook-key]
+#                                  local demo secrets, used to build the AIRFLOW_CONN_* variables below
+#   AIRFLOW_CONN_SYNC_DB, AIRFLOW_CONN_ACCURATE_API, AIRFLOW_CONN_ISELLER_API
+#                                  the connections themselves (JSON); set one to replace it entirely
+#   AIRFLOW__*                     any Airflow option; the values below are only defaults
+
+# Repository root: the parent of this file's directory.
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO
+
+# --- ports and local layout ---------------------------------------------------------------------
+export AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
+export AIRFLOW_BIND_HOST="${AIRFLOW_BIND_HOST:-127.0.0.1}"
+export ACCURATE_SANDBOX_PORT="${ACCURATE_SANDBOX_PORT:-8181}"
+export ISELLER_SANDBOX_PORT="${ISELLER_SANDBOX_PORT:-8182}"
+export SYNC_PG_PORT="${SYNC_PG_PORT:-5433}"
+export DEMO_SEED="${DEMO_SEED:-42}"
+
+VENV="${VENV:-.venv}"
+case "$VENV" in /*) ;; *) VENV="$REPO/$VENV" ;; esac
+export VENV
+
+SYNC_LOCAL_DIR="${SYNC_LOCAL_DIR:-$REPO/.local}"
+case "$SYNC_LOCAL_DIR" in /*) ;; *) SYNC_LOCAL_DIR="$REPO/$SYNC_LOCAL_DIR" ;; esac
+export SYNC_LOCAL_DIR
+export SYNC_LOG_DIR="$SYNC_LOCAL_DIR/logs"
+export SYNC_RUN_DIR="$SYNC_LOCAL_DIR/run"
+export SYNC_PG_DIR="${SYNC_PG_DIR:-$SYNC_LOCAL_DIR/pg}"
+
+export ACCURATE_SANDBOX_URL="http://127.0.0.1:$ACCURATE_SANDBOX_PORT"
+export ISELLER_SANDBOX_URL="http://127.0.0.1:$ISELLER_SANDBOX_PORT"
+export AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT"
+
+if [ -x "$VENV/bin/python" ]; then
+    case ":$PATH:" in *":$VENV/bin:"*) ;; *) PATH="$VENV/bin:$PATH" ;; esac
+    export PATH
+fi
+
+# DAG files import `include.iseller_accurate...` and `sandbox...` from the repository root.
+case ":${PYTHONPATH:-}:" in
+    *":$REPO:"*) ;;
+    *) PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" ;;
+esac
+export PYTHONPATH
+
+# --- local demo secrets (never used by docker-compose.yaml) --------------------------------------
+export AIRFLOW_ADMIN_USER="${AIRFLOW_ADMIN_USER:-admin}"
+export AIRFLOW_ADMIN_PASSWORD="${AIRFLOW_ADMIN_PASSWORD:-admin}"
+export ACCURATE_API_TOKEN="${ACCURATE_API_TOKEN:-sandbox-api-token}"
+export ACCURATE_SIGNATURE_SECRET="${ACCURATE_SIGNATURE_SECRET:-sandbox-signature-secret}"
+export ACCURATE_WEBHOOK_TOKEN="${ACCURATE_WEBHOOK_TOKEN:-demo-webhook-token}"
+export ISELLER_CLIENT_ID="${ISELLER_CLIENT_ID:-sandbox-client}"
+export ISELLER_CLIENT_SECRET="${ISELLER_CLIENT_SECRET:-sandbox-secret}"
+export ISELLER_WEBHOOK_API_KEY="${ISELLER_WEBHOOK_API_KEY:-sandbox-webhook-key}"
+
+# --- Airflow --------------------------------------------------------------------------------------
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$SYNC_LOCAL_DIR/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$REPO/dags}"
+export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$REPO/plugins}"
+export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-$AIRFLOW_URL/execution/}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://airflow:airflow@127.0.0.1:$SYNC_PG_PORT/airflow}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE="${AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE:-5}"
+
+# API server: local address, one worker (2 cores), and the simple auth manager with a fixed login.
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-$AIRFLOW_BIND_HOST}"
+export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-$AIRFLOW_PORT}"
+export AIRFLOW__API__BASE_URL="${AIRFLOW__API__BASE_URL:-http://localhost:$AIRFLOW_PORT}"
+export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
+export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager}"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-$AIRFLOW_ADMIN_USER:admin}"
+# The simple auth manager reads {"user": "password"} from this file; scripts/stack.sh writes it
+# before the API server starts, so the password is AIRFLOW_ADMIN_PASSWORD instead of a random one.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
+
+# Local-only signing keys, generated once per checkout into .local/secrets.env (not committed).
+_sync_secrets_file="$SYNC_LOCAL_DIR/secrets.env"
+if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ] || [ -z "${AIRFLOW__API__SECRET_KEY:-}" ]; then
+    if [ ! -s "$_sync_secrets_file" ]; then
+        mkdir -p "$SYNC_LOCAL_DIR"
+        (
+            umask 077
+            _rand() { od -An -N48 -tx1 /dev/urandom | tr -d ' \n'; }
+            printf 'SYNC_LOCAL_JWT_SECRET=%s\nSYNC_LOCAL_API_SECRET_KEY=%s\n' "$(_rand)" "$(_rand)" \
+                >"$_sync_secrets_file"
+        )
+    fi
+    # shellcheck disable=SC1090
+    . "$_sync_secrets_file"
+fi
+export AIRFLOW__API_AUTH__JWT_SECRET="${AIRFLOW__API_AUTH__JWT_SECRET:-$SYNC_LOCAL_JWT_SECRET}"
+export AIRFLOW__API__SECRET_KEY="${AIRFLOW__API__SECRET_KEY:-$SYNC_LOCAL_API_SECRET_KEY}"
+unset _sync_secrets_file SYNC_LOCAL_JWT_SECRET SYNC_LOCAL_API_SECRET_KEY
+
+# Quick turnaround for development and tests: new DAG files in seconds, short heartbeats.
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-5}"
+export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-5}"
+export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="${AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES:-2}"
+export AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL:-300}"
+export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="${AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC:-2}"
+export AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC="${AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC:-2}"
+export AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL="${AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL:-30}"
+export AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="${AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC:-2}"
+
+# --- connections (JSON form) ----------------------------------------------------------------------
+_sync_conn='{"conn_type":"postgres","host":"127.0.0.1","port":'"$SYNC_PG_PORT"',"schema":"sync_db",'
+_sync_conn+='"login":"airflow","password":"airflow"}'
+export AIRFLOW_CONN_SYNC_DB="${AIRFLOW_CONN_SYNC_DB:-$_sync_conn}"
+_sync_conn='{"conn_type":"http","host":"'"$ACCURATE_SANDBOX_URL"'","password":"'"$ACCURATE_API_TOKEN"'",'
+_sync_conn+='"extra":{"signature_secret":"'"$ACCURATE_SIGNATURE_SECRET"'",'
+_sync_conn+='"webhook_token":"'"$ACCURATE_WEBHOOK_TOKEN"'"}}'
+export AIRFLOW_CONN_ACCURATE_API="${AIRFLOW_CONN_ACCURATE_API:-$_sync_conn}"
+_sync_conn='{"conn_type":"http","host":"'"$ISELLER_SANDBOX_URL"'","login":"'"$ISELLER_CLIENT_ID"'",'
+_sync_conn+='"password":"'"$ISELLER_CLIENT_SECRET"'","extra":{"webhook_api_key":"'"$ISELLER_WEBHOOK_API_KEY"'"}}'
+export AIRFLOW_CONN_ISELLER_API="${AIRFLOW_CONN_ISELLER_API:-$_sync_conn}"
+unset _sync_conn
+
+# --- tests ----------------------------------------------------------------------------------------
+# tests/conftest.py creates throwaway databases on this server (the airflow role is a superuser).
+export SYNC_TEST_DSN="${SYNC_TEST_DSN:-postgresql://airflow:airflow@127.0.0.1:$SYNC_PG_PORT/postgres}"
