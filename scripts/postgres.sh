@@ -229,9 +229,22 @@ status() {
     fi
 }
 
+# The sandboxes keep their state in memory: when they start afresh, a ledger that remembers documents
+# "already in Accurate" from an earlier session would be wrong. The stack then starts a fresh ledger.
+reset_ledger() {
+    resolve_user
+    is_running || die "PostgreSQL is not running"
+    psql_admin <<'SQL'
+DROP DATABASE IF EXISTS sync_db WITH (FORCE);
+CREATE DATABASE sync_db OWNER airflow;
+SQL
+    log "sync_db reset (fresh sandboxes, fresh ledger)"
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    reset-ledger) reset_ledger ;;
+    *) echo "usage: $0 start|stop|status|reset-ledger" >&2; exit 2 ;;
 esac

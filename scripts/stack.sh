@@ -155,6 +155,11 @@ up() {
     mkdir -p "$SYNC_LOG_DIR" "$SYNC_RUN_DIR" "$AIRFLOW_HOME"
     bash "$REPO/scripts/postgres.sh" start
 
+    # A freshly started Accurate sandbox knows none of the documents an earlier session posted.
+    if sandbox_present accurate && ! service_pid accurate-sandbox >/dev/null; then
+        bash "$REPO/scripts/postgres.sh" reset-ledger
+    fi
+
     local sb
     for sb in "${SANDBOXES[@]}"; do
         if sandbox_present "$sb"; then

@@ -286,7 +286,7 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(f"{reason}; start the local stack with `make up` to run the end-to-end tests")
 
 
-def stack_is_up(timeout: float = 3.0) -> str | None:
+def stack_is_up(timeout: float = 20.0) -> str | None:
     """None when Airflow answers its health check, else the reason it does not."""
     try:
         resp = httpx.get(f"{airflow_base_url()}/api/v2/monitor/health", timeout=timeout)

@@ -230,3 +230,33 @@ def test_offset_less_iseller_times_are_utc(value):
     moment = parse_time(value)
     assert moment.utcoffset().total_seconds() == 0 and moment.hour == 17
     assert accurate_date(moment, SETTINGS) == "17/11/2026"
+
+
+class _FakeIseller:
+    """Answers GetRegisterShifts / GetOrders like iSeller: whole seconds, created_before exclusive."""
+
+    def __init__(self, shift, orders):
+        self.shift, self.orders, self.asked = shift, orders, []
+
+    def get_register_shifts(self, **filters):
+        return [self.shift]
+
+    def get_orders_pages(self, **filters):
+        self.asked.append(filters)
+        after, before = filters["created_after"], filters["created_before"]
+        yield {"orders": [o for o in self.orders if after <= parse_time(o["order_date"]) < before]}
+
+
+def test_shift_reads_orders_up_to_and_including_its_close_second():
+    from datetime import datetime as _dt
+
+    from include.iseller_accurate.pipeline import ExtractContext
+
+    shift = {"register_shift_id": "s1", "open_date": "2026-11-26T01:48:08", "closed_date": "2026-11-26T01:48:08"}
+    inside = {**ORDER, "order_id": "o-in", "order_date": "2026-11-26T01:48:08"}
+    after = {**ORDER, "order_id": "o-next", "order_date": "2026-11-26T01:48:09"}  # the next shift's
+    iseller = _FakeIseller(shift, [inside, after])
+    now = _dt(2026, 11, 26, tzinfo=parse_time(inside["order_date"]).tzinfo)
+    params = {"register_shift_id": "s1", "register_id": "r1", "outlet_id": OUTLET}
+    records = SalesStream().extract(ExtractContext(SETTINGS, params, now, now, iseller=iseller))
+    assert [r["order_id"] for r in records] == ["o-in"]

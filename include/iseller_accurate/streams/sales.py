@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,11 @@ def parse_time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _within(value: Any, start: datetime, end: datetime) -> bool:
+    moment = parse_time(value)
+    return moment is not None and start <= moment <= end
 
 
 def accurate_date(moment: datetime, settings: SyncSettings) -> str:
@@ -75,12 +80,16 @@ class SalesStream(Stream):
         params = ctx.params
         if params.get("register_shift_id"):
             start, end = self._shift_window(ctx)
+            # A shift holds its register's orders with open <= order_date <= close; iSeller's
+            # created_before is exclusive and its times have whole seconds, so ask one second more.
             pages = ctx.iseller.get_orders_pages(
                 created_after=start,
-                created_before=end,
+                created_before=end + timedelta(seconds=1),
                 register_id=params.get("register_id"),
                 outlet_id=params.get("outlet_id"),
             )
+            orders = self._collect(pages)
+            return [o for o in orders if o.get("_only_refund") or _within(o.get("order_date"), start, end)]
         else:
             pages = ctx.iseller.get_orders_pages(
                 modified_after=ctx.window_start, modified_before=ctx.window_end

@@ -102,8 +102,14 @@ def _asset_event(extra: dict[str, Any]) -> None:
     from sqlalchemy import select
 
     with create_session() as session:
-        asset = session.scalar(select(AssetModel).where(AssetModel.name == ISELLER_ORDERS.name).limit(1))
-        if asset is None:  # no DAG declares it: sales sync is not in real-time mode
+        # Only an active asset (one a DAG schedules on) gets events: in shift_close or scheduled mode
+        # the notification is stored and no run is queued.
+        asset = session.scalar(
+            select(AssetModel)
+            .where(AssetModel.name == ISELLER_ORDERS.name, AssetModel.active.has())
+            .limit(1)
+        )
+        if asset is None:
             log.info("iSeller notification stored; no DAG consumes %s", ISELLER_ORDERS.name)
             return
         asset_manager.register_asset_change(asset=asset, extra=extra, session=session, source_is_api=True)
