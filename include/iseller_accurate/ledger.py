@@ -29,6 +29,9 @@ from include.iseller_accurate import jsonutil
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SYNC_DB_CONN_ID = "sync_db"
 _MIGRATION_LOCK = 7_301_942  # advisory lock id: one migrator at a time
+#: Advisory lock id held while prerequisites are linked, so that a document stored by one DAG and an
+#: awaited prerequisite on it stored by another at the same moment always meet (see ``_link``).
+_LINK_LOCK = 7_301_943
 
 #: Statuses that need no more work.
 DONE = ("synced", "skipped")
@@ -89,7 +92,7 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
         for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
             if path.name in done:
                 continue
-            conn.execute(path.read_text())  # type: ignore[arg-type]  # trusted files of this package
+            conn.execute(path.read_text())  # trusted files of this package
             conn.execute("INSERT INTO sync.schema_migrations (name) VALUES (%s)", (path.name,))
             applied.append(path.name)
     return applied
@@ -120,8 +123,16 @@ class Document:
     source_number: str | None = None
     outlet_id: str | None = None
     source: dict[str, Any] | None = None
-    #: Prerequisites as (data_type, source_id).
+    #: Prerequisites as (data_type, source_id): needed for their data, satisfied only once synced.
+    #: They may name documents not in the ledger yet (another stream has not read them): the document
+    #: then waits for them (see ``waiting_notes``).
     requires: list[tuple[str, str]] = field(default_factory=list)
+    #: Ordering-only prerequisites: must be synced before this one, or deliberately skipped (a voided
+    #: order). A stock opname comes after the outlet's earlier sales and transfers.
+    after: list[tuple[str, str]] = field(default_factory=list)
+    #: How to name, in a blocked reason, a prerequisite that is not in the ledger yet, e.g.
+    #: ``"sales invoice SI/JKT01-1001 (order #JKT01-1001), not yet read by the sales sync"``.
+    waiting_notes: dict[tuple[str, str], str] = field(default_factory=dict)
     #: payload field -> (data_type, source_id) whose Accurate number fills it at post time.
     refs: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: For records Accurate numbers itself: {"field": ..., "value": ...} to find them again.
@@ -154,6 +165,13 @@ class LedgerRow:
     refs: dict[str, list[str]] | None
     lookup: dict[str, str] | None
     transient: bool = False
+    #: Only when read as a prerequisite: the link just orders, so a skipped row satisfies it too.
+    ordering_only: bool = False
+
+    @property
+    def satisfies(self) -> bool:
+        """As a prerequisite: whether the document that needs this one may go."""
+        return self.status == "synced" or (self.ordering_only and self.status == "skipped")
 
     @property
     def label(self) -> str:
@@ -216,7 +234,9 @@ class Ledger:
             WHERE d.status NOT IN ('synced', 'posting')
             RETURNING id, data_type, source_id
         """
-        run_cols = (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number) if run else (None,) * 5
+        run_cols = (
+            (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number) if run else (None,) * 5
+        )
         with self.conn.transaction(), self.conn.cursor() as cur:
             params = [
                 (
@@ -236,23 +256,12 @@ class Ledger:
                     ids[(row["data_type"], row["source_id"])] = row["id"]
                 if not cur.nextset():
                     break
+            written = set(ids)
             missing = [doc.key for doc in documents if doc.key not in ids]
             if missing:  # rows kept as they were (synced/posting): look their ids up
                 for row in self._ids_of(cur, missing):
                     ids[(row["data_type"], row["source_id"])] = row["id"]
-            needs = {(doc.key, req) for doc in documents for req in doc.requires}
-            known = set(ids)
-            unknown = {req for _, req in needs if req not in known}
-            if unknown:
-                for row in self._ids_of(cur, sorted(unknown)):
-                    ids[(row["data_type"], row["source_id"])] = row["id"]
-            links = [(ids[doc], ids[req]) for doc, req in needs if req in ids]
-            if links:
-                cur.executemany(
-                    "INSERT INTO sync.prerequisites (document_id, requires_id) VALUES (%s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    links,
-                )
+            self._link(cur, [doc for doc in documents if doc.key in written], ids)
             if run is not None:
                 cur.executemany(
                     "INSERT INTO sync.run_documents (dag_id, run_id, document_id) VALUES (%s, %s, %s)"
@@ -260,6 +269,71 @@ class Ledger:
                     [(run.dag_id, run.run_id, ids[doc.key]) for doc in documents],
                 )
         return ids
+
+    @staticmethod
+    def _link(
+        cur: psycopg.Cursor[Any], documents: Sequence[Document], ids: dict[tuple[str, str], int]
+    ) -> None:
+        """Replace the prerequisites of the (re)written ``documents``; resolve awaited ones.
+
+        A prerequisite not in the ledger yet is kept as *awaited* with its label. Whenever any
+        document is stored, awaited prerequisites naming it become real ones. The advisory lock makes
+        "store a document" and "await it" serialise, so neither side misses the other.
+        """
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LINK_LOCK,))
+        rewritten = list(dict.fromkeys(ids[doc.key] for doc in documents))
+        if rewritten:  # a re-mapped document's prerequisites are those of its new mapping
+            cur.execute("DELETE FROM sync.prerequisites WHERE document_id = ANY(%s)", (rewritten,))
+            cur.execute("DELETE FROM sync.awaited_prerequisites WHERE document_id = ANY(%s)", (rewritten,))
+        wanted: dict[tuple[tuple[str, str], tuple[str, str]], bool] = {}
+        notes: dict[tuple[tuple[str, str], tuple[str, str]], str] = {}
+        for doc in documents:
+            for req in doc.after:
+                wanted.setdefault((doc.key, req), True)
+            for req in doc.requires:
+                wanted[(doc.key, req)] = False  # a need for data is stricter than an order
+            for req, note in doc.waiting_notes.items():
+                notes[(doc.key, req)] = note
+        unknown = sorted({req for _, req in wanted if req not in ids})
+        if unknown:
+            for row in Ledger._ids_of(cur, unknown):
+                ids[(row["data_type"], row["source_id"])] = row["id"]
+        links = [
+            (ids[doc], ids[req], only)
+            for (doc, req), only in wanted.items()
+            if req in ids and ids[req] != ids[doc]
+        ]
+        if links:
+            cur.executemany(
+                "INSERT INTO sync.prerequisites (document_id, requires_id, ordering_only) VALUES (%s, %s, %s)"
+                " ON CONFLICT (document_id, requires_id) DO UPDATE"
+                " SET ordering_only = sync.prerequisites.ordering_only AND EXCLUDED.ordering_only",
+                links,
+            )
+        awaited = [
+            (ids[doc], req[0], req[1], notes.get((doc, req)) or _default_note(req), only)
+            for (doc, req), only in wanted.items()
+            if req not in ids
+        ]
+        if awaited:
+            cur.executemany(
+                "INSERT INTO sync.awaited_prerequisites"
+                " (document_id, data_type, source_id, label, ordering_only)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                awaited,
+            )
+        # Documents stored by now (by this call or by any other stream) resolve what awaited them.
+        cur.execute(
+            "WITH moved AS ("
+            "  DELETE FROM sync.awaited_prerequisites a USING sync.documents d"
+            "  WHERE d.data_type = a.data_type AND d.source_id = a.source_id"
+            "  RETURNING a.document_id, d.id AS requires_id, a.ordering_only)"
+            " INSERT INTO sync.prerequisites (document_id, requires_id, ordering_only)"
+            " SELECT document_id, requires_id, bool_and(ordering_only) FROM moved"
+            " WHERE document_id <> requires_id GROUP BY document_id, requires_id"
+            " ON CONFLICT (document_id, requires_id) DO UPDATE"
+            " SET ordering_only = sync.prerequisites.ordering_only AND EXCLUDED.ordering_only"
+        )
 
     @staticmethod
     def _ids_of(cur: psycopg.Cursor[Any], keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -303,7 +377,7 @@ class Ledger:
         """For each document id, the rows it requires."""
         result: dict[int, list[LedgerRow]] = {}
         rows = self.conn.execute(
-            f"SELECT p.document_id AS for_id, {_columns()}"
+            f"SELECT p.document_id AS for_id, p.ordering_only, {_columns()}"
             " FROM sync.prerequisites p JOIN sync.documents d ON d.id = p.requires_id"
             " WHERE p.document_id = ANY(%s)",
             (list(ids),),
@@ -313,16 +387,51 @@ class Ledger:
             result.setdefault(for_id, []).append(LedgerRow(**row))
         return result
 
+    def awaited(self, ids: Iterable[int]) -> dict[int, list[str]]:
+        """For each document id, the labels of its prerequisites not in the ledger yet."""
+        result: dict[int, list[str]] = {}
+        rows = self.conn.execute(
+            "SELECT document_id, label FROM sync.awaited_prerequisites WHERE document_id = ANY(%s)"
+            " ORDER BY document_id, data_type, source_id",
+            (list(ids),),
+        ).fetchall()
+        for row in rows:
+            result.setdefault(row["document_id"], []).append(row["label"])
+        return result
+
     def released(self, limit: int = 10_000) -> list[int]:
-        """Blocked documents (of any run) whose prerequisites are now all synced, oldest first."""
+        """Blocked documents (of any run) whose prerequisites are now all satisfied, oldest first."""
         rows = self.conn.execute(
             "SELECT d.id FROM sync.documents d WHERE d.status = 'blocked' AND NOT EXISTS ("
             "  SELECT 1 FROM sync.prerequisites p JOIN sync.documents q ON q.id = p.requires_id"
-            "  WHERE p.document_id = d.id AND q.status NOT IN ('synced'))"
+            "  WHERE p.document_id = d.id AND q.status <> 'synced'"
+            "  AND NOT (p.ordering_only AND q.status = 'skipped'))"
+            " AND NOT EXISTS (SELECT 1 FROM sync.awaited_prerequisites a WHERE a.document_id = d.id)"
             " ORDER BY d.source_date, d.id LIMIT %s",
             (limit,),
         ).fetchall()
         return [row["id"] for row in rows]
+
+    def known(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Status of the documents among ``keys`` that are in the ledger, by (data_type, source_id)."""
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            "SELECT d.data_type, d.source_id, d.status FROM sync.documents d"
+            " JOIN unnest(%s::text[], %s::text[]) AS k(data_type, source_id) USING (data_type, source_id)",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        ).fetchall()
+        return {(r["data_type"], r["source_id"]): r["status"] for r in rows}
+
+    def history_start(self, outlet_id: str, data_types: Sequence[str]) -> datetime | None:
+        """The oldest source date of the outlet's documents of ``data_types``: where the sync's
+        history of that outlet starts for those streams (None before they stored any)."""
+        row = self.conn.execute(
+            "SELECT min(source_date) AS start FROM sync.documents"
+            " WHERE outlet_id = %s AND data_type = ANY(%s)",
+            (outlet_id, list(data_types)),
+        ).fetchone()
+        return row["start"] if row else None
 
     def synced_numbers(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Accurate numbers of already-synced documents, by (data_type, source_id)."""
@@ -399,6 +508,10 @@ class Ledger:
             " SET position = GREATEST(sync.cursors.position, EXCLUDED.position), updated_at = now()",
             (stream, position),
         )
+
+
+def _default_note(key: tuple[str, str]) -> str:
+    return f"{key[0].replace('_', ' ')} {key[1]}, which is not in the sync ledger yet"
 
 
 def to_jsonable(value: Any) -> Any:

@@ -14,7 +14,11 @@ map them to Accurate documents). This module does the rest, once for all streams
   ``blocked`` with a reason naming it; the rest go on. The load task fails when any document of its
   run is not in Accurate, so clearing it (the sync refresh) re-attempts exactly those: their source is
   re-read first (a repair made in iSeller counts), then they are re-mapped and posted.
-- Blocked documents of earlier runs are released as soon as their prerequisites are synced.
+- Blocked documents of earlier runs are released as soon as their prerequisites are synced, by
+  whichever load syncs the last of them (prerequisites may cross streams: a stock opname waits for
+  the outlet's earlier sales and transfers). A prerequisite may name a document no stream has read
+  yet: the document waits for it ("awaited") and is linked when it is stored. Ordering-only
+  prerequisites (``Document.after``) are also satisfied by a skipped document (a voided order).
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ class Stream(ABC):
     overlap: timedelta = timedelta(minutes=10)
     #: Window of a first run that has no cursor.
     initial_lookback: timedelta = timedelta(days=1)
+    #: The ledger data types this stream produces; a refresh re-reads only these (empty: any).
+    data_types: tuple[str, ...] = ()
 
     @abstractmethod
     def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
@@ -94,6 +100,11 @@ class Stream(ABC):
     def uses_window(self, params: dict[str, Any]) -> bool:
         """Whether this run reads a time window (False when params name the records)."""
         return True
+
+    def owns(self, data_type: str) -> bool:
+        """Whether documents of ``data_type`` come from this stream (a run may also hold documents
+        of other streams: blocked ones it released once their prerequisites synced)."""
+        return not self.data_types or data_type in self.data_types
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,7 +190,9 @@ class LoadReport:
         """One line: "3 of 120 not synced: ..." or "120 synced"."""
         bad = self.failed + self.blocked
         if not bad:
-            return f"{self.total} documents synced ({self.posted} posted, {self.confirmed} already in Accurate)"
+            return (
+                f"{self.total} documents synced ({self.posted} posted, {self.confirmed} already in Accurate)"
+            )
         first = bad[0]
         return f"{len(bad)} of {self.total} not synced: {first.label}: {first.reason}"
 
@@ -235,28 +248,29 @@ class Loader:
         pending = {row.id: row for row in rows if row.status not in ("synced", "skipped")}
         while pending:
             prereqs = self.ledger.prerequisites(pending)
+            awaited = self.ledger.awaited(pending)
             ready: list[LedgerRow] = []
             blocked: list[tuple[int, str]] = []
             for row in pending.values():
-                needs = prereqs.get(row.id, [])
                 if row.payload is None:  # mapping failed: stays failed with its reason
                     continue
-                waiting = [p for p in needs if p.status != "synced"]
+                if awaited.get(row.id):  # a prerequisite no stream has read yet
+                    blocked.append((row.id, _awaiting_reason(awaited[row.id])))
+                    continue
+                waiting = [p for p in prereqs.get(row.id, []) if not p.satisfies]
                 stuck = [p for p in waiting if p.id not in pending or p.payload is None]
                 if stuck:
-                    blocked.append((row.id, _blocked_reason(stuck[0])))
+                    blocked.append((row.id, _blocked_reason(stuck)))
                 elif not waiting:
                     ready.append(row)
             self.ledger.mark("blocked", blocked)
             if not ready:
                 break
             self._post(ready, prereqs)
-            done = {row.id for row in ready}
+            done = {row.id for row in ready} | {b[0] for b in blocked}
             refreshed = {r.id: r for r in self.ledger.rows(pending)}
             pending = {
-                i: r for i, r in refreshed.items()
-                if r.status not in ("synced", "skipped") and i not in done
-                and i not in {b[0] for b in blocked}
+                i: r for i, r in refreshed.items() if r.status not in ("synced", "skipped") and i not in done
             }
 
     def _post(self, rows: list[LedgerRow], prereqs: dict[int, list[LedgerRow]]) -> None:
@@ -297,7 +311,8 @@ class Loader:
         unsure: list[LedgerRow] = []
         if isinstance(outcome, Exception):
             if _is_auth_error(outcome):
-                self.ledger.mark("failed", [(r.id, f"Accurate refused the credentials: {outcome}") for r in chunk])
+                reason = f"Accurate refused the credentials: {outcome}"
+                self.ledger.mark("failed", [(r.id, reason) for r in chunk])
                 return
             unsure = chunk
         else:
@@ -320,7 +335,8 @@ class Loader:
                 else "Accurate reported the number as taken but no such document was found; check Accurate"
             )
             self.ledger.mark(
-                "failed", [(row.id, reason) for row in still_missing], transient=isinstance(outcome, Exception)
+                "failed", [(row.id, reason) for row in still_missing],
+                transient=isinstance(outcome, Exception),
             )
 
     def _confirm_existing(self, rows: list[LedgerRow]) -> list[LedgerRow]:
@@ -335,13 +351,15 @@ class Loader:
             numbers = [row.target_number for row in module_rows if row.target_number]
             field_name = NUMBER_FIELD.get(module, "number")
             for i in range(0, len(numbers), BULK_SIZE):
-                found.update(self.accurate.find_by_numbers(module, numbers[i : i + BULK_SIZE], field=field_name))
+                chunk = numbers[i : i + BULK_SIZE]
+                found.update(self.accurate.find_by_numbers(module, chunk, field=field_name))
         confirmed = []
         missing = []
         for row in rows:
             record = found.get(row.target_number or "")
             if record is not None:
-                confirmed.append((row.id, row.target_number, _id_of(record), "already in Accurate (confirmed)"))
+                note = "already in Accurate (confirmed)"
+                confirmed.append((row.id, row.target_number, _id_of(record), note))
                 row.status = "synced"
                 self.report.confirmed += 1
             else:
@@ -354,7 +372,8 @@ class Loader:
         lookup = row.lookup or {}
         existing = self._lookup(row)
         if existing is not None:
-            self.ledger.mark_synced([(row.id, _number_of(row, existing), _id_of(existing), "already in Accurate")])
+            note = "already in Accurate"
+            self.ledger.mark_synced([(row.id, _number_of(row, existing), _id_of(existing), note)])
             self.report.confirmed += 1
             return
         try:
@@ -365,8 +384,8 @@ class Loader:
                 self.ledger.mark_synced([(row.id, _number_of(row, existing), _id_of(existing), None)])
                 self.report.posted += 1
             else:
-                self.ledger.mark("failed", [(row.id, f"Accurate did not confirm the save ({exc}); it will be retried")],
-                                 transient=not _is_auth_error(exc))
+                reason = f"Accurate did not confirm the save ({exc}); it will be retried"
+                self.ledger.mark("failed", [(row.id, reason)], transient=not _is_auth_error(exc))
             return
         if result.ok:
             record = result.record or {}
@@ -381,7 +400,9 @@ class Loader:
             return None
         field_name = NUMBER_FIELD.get(row.target_module, "number")
         for record in self.accurate.list(
-            row.target_module, fields=["id", field_name, lookup["field"]], filters={lookup["field"]: lookup["value"]}
+            row.target_module,
+            fields=["id", field_name, lookup["field"]],
+            filters={lookup["field"]: lookup["value"]},
         ):
             return dict(record)
         return None
@@ -411,12 +432,30 @@ def _id_of(record: dict[str, Any]) -> int | None:
         return None
 
 
-def _blocked_reason(prerequisite: LedgerRow) -> str:
-    if prerequisite.status in ("failed", "blocked") and prerequisite.reason:
-        return f"waits for {prerequisite.label}, which {prerequisite.status}: {prerequisite.reason}"
-    if prerequisite.status == "skipped":
-        return f"needs {prerequisite.label}, which was skipped: {prerequisite.reason}"
-    return f"waits for {prerequisite.label} ({prerequisite.status})"
+_REASON_ORDER = {"failed": 0, "blocked": 1, "skipped": 2}
+
+
+def _blocked_reason(stuck: list[LedgerRow]) -> str:
+    """Why a document waits: the prerequisite to repair first (failed before blocked, oldest first)."""
+    first = sorted(stuck, key=lambda p: (_REASON_ORDER.get(p.status, 3), p.source_date, p.id))[0]
+    if first.status == "failed" and first.reason:
+        reason = f"waits for {first.label}, which failed: {first.reason}"
+    elif first.status == "blocked" and first.reason:
+        reason = f"waits for {first.label}, which is blocked: {first.reason}"
+    elif first.status == "skipped":
+        reason = f"needs {first.label}, which was skipped: {first.reason}"
+    else:
+        reason = f"waits for {first.label} ({first.status}, not in Accurate yet)"
+    if len(stuck) > 1:
+        reason += f" (and {len(stuck) - 1} more earlier documents not in Accurate yet)"
+    return reason
+
+
+def _awaiting_reason(labels: list[str]) -> str:
+    reason = f"waits for {labels[0]}"
+    if len(labels) > 1:
+        reason += f" (and {len(labels) - 1} more earlier documents not read from iSeller yet)"
+    return reason
 
 
 def _refused_reason(row: LedgerRow, reason: str) -> str:

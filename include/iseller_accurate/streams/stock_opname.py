@@ -1,0 +1,378 @@
+"""Stock opname: iSeller stock takes -> Accurate item adjustments, after the outlet's earlier movements.
+
+What maps to what: a completed stock take of an outlet becomes one ``item-adjustment`` numbered
+``SO/<stock take number>`` (``ST-JKT01-0001`` -> ``SO/ST-JKT01-0001``), dated when counted, in the
+outlet's branch, on the outlet's ``adjustment_account``. Each line whose count differs from iSeller's
+system quantity becomes a line of the outlet's warehouse: ``ADJUSTMENT_IN`` (counted more) or
+``ADJUSTMENT_OUT`` (counted less) of ``|counted - system|`` units, with the product's iSeller buying
+price as ``unitCost`` when it has one. Lines without a difference are left out; a stock take without
+any difference is ``skipped`` (nothing to post).
+
+The blocking rule (why and when it waits). The difference was counted against the stock after every
+earlier movement of the outlet, so the adjustment is posted only after each of them is in Accurate:
+
+- every earlier completed sale (sales invoice) and refund (sales return) of the outlet,
+- every earlier transfer out of, transfer into, and transfer difference at the outlet,
+- the outlet's previous stock take that had differences, when the sync knows it; the movements
+  before it are then that stock take's own prerequisites, so each stock take only looks back to the
+  previous one.
+
+"Earlier" starts where the sync's history of the outlet starts: the oldest sale (for sales) or
+transfer (for transfers) of the outlet in the sync ledger, or one day before the stock take when the
+sync has read none yet. Movements before that are taken to be in Accurate already (opening stock).
+A movement the other sync has not read yet is waited for by its number ("waits for sales invoice
+SI/JKT01-1093 (order #JKT01-1093), which the sales sync has not read from iSeller yet"); a movement
+that failed blocks the stock opname with its reason. Either way the stock opname is posted by
+whichever sync stores or posts the last of them: nothing has to be re-ordered by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from include.iseller_accurate.ledger import Document, to_jsonable
+from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
+from include.iseller_accurate.streams.sales import SalesStream, accurate_date, parse_time
+from include.iseller_accurate.streams.transfers import (
+    SETTINGS_PATH,
+    TRANSFER_TYPES,
+    TransfersStream,
+    decimal_of,
+    outlet_label,
+    unit_costs,
+    unmapped_reason,
+)
+
+#: Sales documents that move stock at their outlet.
+SALES_TYPES = ("sales_invoice", "sales_return")
+#: Looking back this far (before the sales/transfer window) catches orders closed after they were opened.
+ORDER_SLACK = timedelta(days=1)
+SECOND = timedelta(seconds=1)
+SALES_DAG = "iseller_sales_to_accurate"
+TRANSFERS_DAG = "iseller_transfers_to_accurate"
+OPNAME_DAG = "iseller_stock_opname_to_accurate"
+
+
+def take_time(take: dict[str, Any]) -> datetime:
+    """When a stock take was counted (UTC)."""
+    return (
+        parse_time(take.get("stock_take_date"))
+        or parse_time(take.get("created_date"))
+        or parse_time(take.get("modified_date"))
+        or datetime.now(UTC)
+    )
+
+
+def _order_key(take: dict[str, Any]) -> tuple[datetime, str]:
+    """Stock takes of one outlet in the order they were counted (the number breaks a tie)."""
+    return take_time(take), str(take.get("stock_take_number") or take.get("stock_take_id"))
+
+
+def opname_number(take: dict[str, Any]) -> str:
+    """The Accurate number of a stock take's adjustment: ``SO/<stock take number>``."""
+    return f"SO/{str(take.get('stock_take_number') or take['stock_take_id']).strip()}"
+
+
+def _lines(take: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(take.get("lines") or take.get("products") or [])
+
+
+def has_differences(take: dict[str, Any]) -> bool:
+    """Whether any line's count differs from the system quantity (else there is nothing to post)."""
+    return any(
+        decimal_of(line.get("counted_quantity")) != decimal_of(line.get("system_quantity"))
+        for line in _lines(take)
+    )
+
+
+def _completed(take: dict[str, Any]) -> bool:
+    return str(take.get("status") or "completed").lower() == "completed"
+
+
+class StockOpnameStream(Stream):
+    """iSeller stock takes counted in the run's window, each after the outlet's earlier movements."""
+
+    name = "stock_opname"
+    data_types = ("stock_opname",)
+
+    # -- extract -------------------------------------------------------------------------------
+    def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
+        """Completed stock takes of the window, with their prerequisites and unit costs.
+
+        Stock takes already posted (or skipped) are left out: windows overlap, and working out the
+        prerequisites of a stock take costs a few iSeller reads.
+        """
+        takes = [
+            t
+            for t in ctx.iseller.get_stock_takes(
+                created_after=ctx.window_start, created_before=ctx.window_end
+            )
+            if _completed(t)
+        ]
+        if ctx.ledger is not None and takes:
+            known = ctx.ledger.known([("stock_opname", str(t["stock_take_id"])) for t in takes])
+            takes = [
+                t
+                for t in takes
+                if known.get(("stock_opname", str(t["stock_take_id"]))) not in ("synced", "skipped")
+            ]
+        return self.prepare(ctx, takes)
+
+    def refetch(self, ctx: ExtractContext, source_keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Re-read stock takes by id (for the sync refresh): prerequisites are worked out again."""
+        takes: list[dict[str, Any]] = []
+        for take_id in source_keys:
+            takes.extend(t for t in ctx.iseller.get_stock_takes(stock_take_id=take_id) if _completed(t))
+        return self.prepare(ctx, takes)
+
+    def prepare(self, ctx: ExtractContext, takes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Attach to each stock take the earlier movements it waits for (``_after``) and unit costs.
+
+        An earlier stock take of the same outlet that the sync should know but has not read is added
+        (it comes first), so that a stock take never waits for one that no run would read.
+        """
+        if not takes:
+            return []
+        by_id = {str(t["stock_take_id"]): t for t in takes}
+        queue = sorted(by_id.values(), key=take_time)
+        prepared: list[dict[str, Any]] = []
+        while queue:
+            take = queue.pop(0)
+            previous = self._previous(ctx, take, by_id)
+            if previous is not None and str(previous["stock_take_id"]) not in by_id:
+                by_id[str(previous["stock_take_id"])] = previous
+                queue.append(previous)
+            take["_after"] = self._earlier_movements(ctx, take, previous)
+            prepared.append(take)
+        costs = unit_costs(ctx.iseller, (str(line.get("sku") or "") for t in prepared for line in _lines(t)))
+        for take in prepared:
+            skus = {str(line.get("sku") or "") for line in _lines(take)}
+            take["_unit_costs"] = {sku: cost for sku, cost in costs.items() if sku in skus}
+        return sorted(prepared, key=take_time)
+
+    def _previous(
+        self, ctx: ExtractContext, take: dict[str, Any], batch: dict[str, dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The outlet's latest earlier stock take with differences that this one must come after.
+
+        It counts when the ledger (or this batch) has it, or when it lies within the sync's history of
+        the outlet (its oldest sale, transfer or stock take in the ledger); an older one is taken to
+        be in Accurate already.
+        """
+        outlet_id, counted_at = str(take.get("outlet_id") or ""), take_time(take)
+        earlier = [
+            t
+            for t in ctx.iseller.get_stock_takes(outlet_id=outlet_id, created_before=counted_at + SECOND)
+            if _completed(t) and _order_key(t) < _order_key(take)
+        ]
+        earlier = [t for t in earlier if has_differences(t)]
+        if not earlier:
+            return None
+        latest = max(earlier, key=_order_key)
+        key = ("stock_opname", str(latest["stock_take_id"]))
+        if str(latest["stock_take_id"]) in batch or (ctx.ledger is not None and ctx.ledger.known([key])):
+            return latest
+        families = ("stock_opname", *SALES_TYPES, *TRANSFER_TYPES)
+        start = ctx.ledger.history_start(outlet_id, families) if ctx.ledger is not None else None
+        if take_time(latest) >= (start or counted_at - self.initial_lookback):
+            return latest
+        return None
+
+    def _earlier_movements(
+        self, ctx: ExtractContext, take: dict[str, Any], previous: dict[str, Any] | None
+    ) -> list[dict[str, str]]:
+        """The outlet's documents between the history start (or the previous stock take) and this one."""
+        outlet_id, counted_at = str(take.get("outlet_id") or ""), take_time(take)
+        if ctx.settings.outlet(outlet_id) is None:
+            return []  # the stock opname fails on its mapping first
+        since = take_time(previous) if previous is not None else None
+        after: list[dict[str, str]] = []
+        if previous is not None:
+            after.append(
+                {
+                    "data_type": "stock_opname",
+                    "source_id": str(previous["stock_take_id"]),
+                    "label": f"stock opname {opname_number(previous)} (the previous stock take of this"
+                    f" outlet), which the stock opname sync ({OPNAME_DAG}) has not read from iSeller yet",
+                }
+            )
+        map_ctx = MapContext(ctx.settings)
+
+        sales_start = self._start(
+            ctx, outlet_id, SALES_TYPES, counted_at, since, SalesStream.initial_lookback
+        )
+        pages = ctx.iseller.get_orders_pages(
+            created_after=sales_start - ORDER_SLACK, created_before=counted_at + SECOND, outlet_id=outlet_id
+        )
+        orders = SalesStream._collect(pages)  # the sales stream's own grouping of orders and refunds
+        sales = SalesStream().map(orders, map_ctx)
+        after.extend(
+            _requirement(doc, f"the sales sync ({SALES_DAG})")
+            for doc in _moving(sales, SALES_TYPES, outlet_id, sales_start, counted_at)
+        )
+
+        transfer_start = self._start(
+            ctx, outlet_id, TRANSFER_TYPES, counted_at, since, TransfersStream.initial_lookback
+        )
+        transfers = list(
+            ctx.iseller.get_transfers(
+                transfer_type="outlet",
+                outlet_id=outlet_id,
+                created_before=counted_at + SECOND,
+                modified_after=transfer_start,
+            )
+        )
+        moved = TransfersStream().map(transfers, map_ctx)
+        after.extend(
+            _requirement(doc, f"the transfer sync ({TRANSFERS_DAG})")
+            for doc in _moving(moved, TRANSFER_TYPES, outlet_id, transfer_start, counted_at)
+        )
+        return after
+
+    @staticmethod
+    def _start(
+        ctx: ExtractContext,
+        outlet_id: str,
+        data_types: Sequence[str],
+        counted_at: datetime,
+        since: datetime | None,
+        lookback: timedelta,
+    ) -> datetime:
+        start = ctx.ledger.history_start(outlet_id, data_types) if ctx.ledger is not None else None
+        start = min(start or counted_at - lookback, counted_at)
+        return max(start, since) if since is not None else start
+
+    # -- map -----------------------------------------------------------------------------------
+    def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
+        """One item adjustment per completed stock take (see the module docstring)."""
+        return [
+            map_stock_take(take, ctx.settings) for take in sorted(records, key=take_time) if _completed(take)
+        ]
+
+
+def _moving(
+    documents: Iterable[Document], data_types: Sequence[str], outlet_id: str, start: datetime, end: datetime
+) -> list[Document]:
+    """The documents that move stock at the outlet from ``start`` up to ``end``, both included: iSeller
+    dates have whole seconds, and a sale in the very second of the count was counted after it."""
+    return [
+        doc
+        for doc in documents
+        if doc.data_type in data_types
+        and doc.outlet_id == outlet_id
+        and start <= doc.source_date <= end
+        and doc.status != "skipped"
+    ]
+
+
+def _requirement(doc: Document, reader: str) -> dict[str, str]:
+    name = f"{doc.data_type.replace('_', ' ')} {doc.target_number or doc.source_id}"
+    if doc.source_number and doc.source_number not in name:
+        kind = "order" if doc.data_type.startswith("sales") else "transfer"
+        name += f" ({kind} {doc.source_number})"
+    return {
+        "data_type": doc.data_type,
+        "source_id": doc.source_id,
+        "label": f"{name}, which {reader} has not read from iSeller yet",
+    }
+
+
+def map_stock_take(take: dict[str, Any], settings: Any) -> Document:
+    """The ledger document of one completed stock take."""
+    take_id = str(take["stock_take_id"])
+    number = opname_number(take)
+    take_number = str(take.get("stock_take_number") or take_id)
+    outlet_id = str(take.get("outlet_id") or "")
+    mapping = settings.outlet(outlet_id)
+    counted_at = take_time(take)
+    requirements = take.get("_after") or []
+    doc = Document(
+        "stock_opname",
+        take_id,
+        source_key=take_id,
+        source_number=take_number,
+        outlet_id=outlet_id,
+        source_date=counted_at,
+        target_module="item-adjustment",
+        target_number=number,
+        payload=None,
+        source=to_jsonable({k: v for k, v in take.items() if not k.startswith("_")}),
+        after=[(r["data_type"], r["source_id"]) for r in requirements],
+        waiting_notes={(r["data_type"], r["source_id"]): r["label"] for r in requirements},
+    )
+    label = f"stock take {take_number}"
+    if mapping is None:
+        doc.status, doc.reason = "failed", f"{label}: {unmapped_reason(outlet_id, take.get('outlet_code'))}"
+        return doc
+    if not mapping.adjustment_account:
+        doc.status = "failed"
+        doc.reason = (
+            f"{label}: outlet {outlet_label(outlet_id, take.get('outlet_code'), mapping)} has no"
+            f" adjustment_account (the Accurate account of stock differences); add it under"
+            f" {SETTINGS_PATH}.{outlet_id} in the settings Variable, then refresh"
+        )
+        return doc
+    costs = take.get("_unit_costs") or {}
+    detail: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for position, line in enumerate(_lines(take), start=1):
+        name = line.get("product_name") or line.get("product_id")
+        sku = str(line.get("sku") or "").strip()
+        counted, system = decimal_of(line.get("counted_quantity")), decimal_of(line.get("system_quantity"))
+        if not sku:
+            doc.status = "failed"
+            doc.reason = (
+                f"{label}: line {position} ({name}) has no SKU in iSeller; set the product's SKU in iSeller"
+                " to its Accurate item number, then refresh"
+            )
+            return doc
+        if sku in seen:
+            doc.status = "failed"
+            doc.reason = (
+                f"{label}: {sku} ({name}) is counted on lines {seen[sku]} and {position}; correct the stock"
+                " take in iSeller, then refresh"
+            )
+            return doc
+        seen[sku] = position
+        if counted < 0:
+            doc.status, doc.reason = "failed", f"{label}: line {position} ({name}) counted {counted}"
+            return doc
+        difference = counted - system
+        if difference == 0:
+            continue
+        entry: dict[str, Any] = {
+            "itemAdjustmentType": "ADJUSTMENT_IN" if difference > 0 else "ADJUSTMENT_OUT",
+            "itemNo": sku,
+            "quantity": abs(difference),
+            "warehouseName": mapping.warehouse,
+            "detailNotes": f"hitung {counted}, sistem {system}",
+        }
+        if sku in costs:
+            entry["unitCost"] = decimal_of(costs[sku])
+        detail.append(entry)
+    if not detail:
+        doc.status = "skipped"
+        doc.reason = f"{label}: every count equals iSeller's system quantity, so there is nothing to adjust"
+        return doc
+    doc.payload = {
+        "number": number,
+        "transDate": accurate_date(counted_at, settings),
+        "branchName": mapping.branch,
+        "adjustmentAccountNo": mapping.adjustment_account,
+        "description": f"Stock opname iSeller {take_number}"
+        f" ({outlet_label(outlet_id, take.get('outlet_code'), mapping)})",
+        "detailItem": detail,
+    }
+    return doc
+
+
+def adjustment_quantities(take: dict[str, Any]) -> dict[str, Decimal]:
+    """Counted minus system quantity per SKU (the signed adjustment a stock take stands for)."""
+    return {
+        str(line.get("sku") or ""): decimal_of(line.get("counted_quantity"))
+        - decimal_of(line.get("system_quantity"))
+        for line in _lines(take)
+    }

@@ -1,0 +1,380 @@
+"""Transfers: iSeller transfers between outlets (the warehouse outlet included) -> Accurate item transfers.
+
+What maps to what (each outlet's Accurate ``branch`` and ``warehouse`` come from the settings):
+
+- **transfer out** ``TO/<transfer number>`` (``TRF-WH01-0004`` -> ``TO/TRF-WH01-0004``): an
+  ``item-transfer`` of type ``TRANSFER_OUT`` dated when the goods were sent, from the source outlet's
+  warehouse (``warehouseName``, branch of the source) to the destination's (``referenceWarehouseName``).
+  In Accurate the goods are then in transit.
+- **transfer in** ``TI/<transfer number>``: ``TRANSFER_IN`` dated when received, into the destination
+  outlet's warehouse, naming its transfer out in ``fromItemTransferNo``. It needs the transfer out in
+  Accurate first, so it waits for it (``blocked`` with the transfer out's reason while that fails).
+- **transfer difference** ``TD/<transfer number>``: when fewer units were received than sent (a partial
+  receipt), the transfer in still takes every sent unit out of transit (Accurate has no other way to
+  empty it) and an ``item-adjustment`` ``ADJUSTMENT_OUT`` books the missing units out of the
+  destination's warehouse on the destination outlet's ``adjustment_account``. Net effect in Accurate:
+  the source lost what was sent, the destination gained what arrived, nothing stays in transit.
+  Without an ``adjustment_account`` for the destination, the transfer in fails with that reason (and
+  nothing is half-booked). Receiving more than was sent is refused with a reason.
+
+A transfer still on its way (``sent``) gives only its transfer out; the transfer in follows once it is
+received (the transfer's modified date moves, so the next window reads it again). Transfers of type
+``in``/``out`` (goods from/to suppliers) are not sent: they are created in iSeller by this project from
+Accurate purchases, and sending them back would count them twice. Two outlets mapped to the same
+Accurate warehouse move nothing in Accurate: their transfers are ``skipped`` with that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from include.iseller_accurate.ledger import DONE, Document, to_jsonable
+from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
+from include.iseller_accurate.settings import OutletMapping, SyncSettings
+from include.iseller_accurate.streams.sales import accurate_date, parse_time
+
+ZERO = Decimal(0)
+#: Ledger data types of this stream; all of them move stock at their ``outlet_id``.
+TRANSFER_TYPES = ("transfer_out", "transfer_in", "transfer_difference")
+SETTINGS_PATH = "iseller_accurate_settings.outlets"
+
+
+def decimal_of(value: Any) -> Decimal:
+    """A quantity or amount as Decimal (None and "" are 0)."""
+    if value is None or value == "":
+        return ZERO
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def unit_costs(iseller: Any, skus: Iterable[str]) -> dict[str, Decimal]:
+    """iSeller buying price of each SKU among ``skus`` that has one (for adjustment unit costs)."""
+    wanted = {sku for sku in skus if sku}
+    costs: dict[str, Decimal] = {}
+    if not wanted:
+        return costs
+    for product in iseller.get_products():
+        sku = str(product.get("sku") or "").strip()
+        cost = decimal_of(product.get("buying_price"))
+        if sku in wanted and cost > 0:
+            costs[sku] = cost
+    return costs
+
+
+def outlet_label(outlet_id: str | None, code: str | None, mapping: OutletMapping | None) -> str:
+    """How an operator names an outlet: its name in the settings, else its iSeller code or id."""
+    return (mapping.name if mapping else None) or code or outlet_id or "unknown outlet"
+
+
+def unmapped_reason(outlet_id: str | None, code: str | None) -> str:
+    """The reason for an outlet that has no Accurate mapping in the settings."""
+    return (
+        f"outlet {code or outlet_id} ({outlet_id}) has no Accurate mapping; add its branch and warehouse"
+        f" under {SETTINGS_PATH}.{outlet_id} in the settings Variable, then refresh"
+    )
+
+
+class TransfersStream(Stream):
+    """iSeller outlet-to-outlet transfers sent or received in the run's window."""
+
+    name = "transfers"
+    data_types = TRANSFER_TYPES
+
+    # -- extract -------------------------------------------------------------------------------
+    def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
+        """Transfers between outlets modified (sent or received) in the window, except those whose
+        documents are all in Accurate already (windows overlap)."""
+        transfers = list(
+            ctx.iseller.get_transfers(
+                transfer_type="outlet", modified_after=ctx.window_start, modified_before=ctx.window_end
+            )
+        )
+        if ctx.ledger is not None and transfers:
+            wanted = {str(t["transfer_id"]): _document_types(t) for t in transfers}
+            known = ctx.ledger.known([(kind, tid) for tid, kinds in wanted.items() for kind in kinds])
+            transfers = [
+                t
+                for t in transfers
+                if any(
+                    known.get((kind, str(t["transfer_id"]))) not in DONE
+                    for kind in wanted[str(t["transfer_id"])]
+                )
+            ]
+        return self._with_costs(ctx, transfers)
+
+    def refetch(self, ctx: ExtractContext, source_keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Re-read transfers by id, for the sync refresh."""
+        transfers: list[dict[str, Any]] = []
+        for transfer_id in source_keys:
+            transfers.extend(ctx.iseller.get_transfers(transfer_type="outlet", transfer_id=transfer_id))
+        return self._with_costs(ctx, transfers)
+
+    @staticmethod
+    def _with_costs(ctx: ExtractContext, transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Attach unit costs to partially received transfers (their difference is an adjustment)."""
+        short = [t for t in transfers if _shortages(t)]
+        if not short:
+            return transfers
+        costs = unit_costs(ctx.iseller, (str(line.get("sku") or "") for t in short for line in _lines(t)))
+        for transfer in short:
+            skus = {str(line.get("sku") or "") for line in _lines(transfer)}
+            transfer["_unit_costs"] = {sku: cost for sku, cost in costs.items() if sku in skus}
+        return transfers
+
+    # -- map -----------------------------------------------------------------------------------
+    def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
+        """Transfer out, transfer in and difference documents (see the module docstring)."""
+        documents: list[Document] = []
+        ordered = sorted(records, key=lambda t: (str(t.get("sent_date") or ""), str(t.get("transfer_id"))))
+        for transfer in ordered:
+            if str(transfer.get("type") or "outlet").lower() != "outlet":
+                continue  # supplier goods in/out come from Accurate: never sent back
+            documents.extend(map_transfer(transfer, ctx.settings))
+        return documents
+
+
+def _document_types(transfer: dict[str, Any]) -> list[str]:
+    """The ledger data types a transfer gives in its current state."""
+    if str(transfer.get("status") or "").lower() != "received":
+        return ["transfer_out"]
+    return ["transfer_out", "transfer_in"] + (["transfer_difference"] if _shortages(transfer) else [])
+
+
+def _lines(transfer: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(transfer.get("products") or transfer.get("lines") or [])
+
+
+def _shortages(transfer: dict[str, Any]) -> dict[int, Decimal]:
+    """Per line position (from 1), units sent but not received, for a received transfer."""
+    if str(transfer.get("status") or "").lower() != "received":
+        return {}
+    missing = {}
+    for position, line in enumerate(_lines(transfer), start=1):
+        received = line.get("received_quantity")
+        if received is None:
+            continue
+        gap = decimal_of(line.get("quantity")) - decimal_of(received)
+        if gap > 0:
+            missing[position] = gap
+    return missing
+
+
+def _line_problem(transfer: dict[str, Any], *, receiving: bool) -> str | None:
+    lines = _lines(transfer)
+    if not lines:
+        return "the transfer has no lines"
+    for position, line in enumerate(lines, start=1):
+        name = line.get("product_name") or line.get("product_id")
+        if not str(line.get("sku") or "").strip():
+            return (
+                f"line {position} ({name}) has no SKU in iSeller; set the product's SKU in iSeller to its"
+                " Accurate item number, then refresh"
+            )
+        quantity = decimal_of(line.get("quantity"))
+        if quantity <= 0:
+            return f"line {position} ({name}) has quantity {quantity}; correct the transfer in iSeller"
+        if receiving:
+            received = decimal_of(line.get("received_quantity"))
+            if received > quantity:
+                return (
+                    f"line {position} ({name}) received {received} but only {quantity} were sent; Accurate"
+                    " cannot take more out of transit than was sent: correct the receipt in iSeller, then"
+                    " refresh"
+                )
+            if received < 0:
+                return f"line {position} ({name}) received {received}; correct the receipt in iSeller"
+    return None
+
+
+def transfer_numbers(transfer: dict[str, Any]) -> tuple[str, str, str]:
+    """The Accurate numbers of a transfer's out, in and difference documents."""
+    number = str(transfer.get("transfer_number") or transfer["transfer_id"]).strip()
+    return f"TO/{number}", f"TI/{number}", f"TD/{number}"
+
+
+def map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Document]:
+    """The ledger documents of one iSeller transfer between outlets."""
+    transfer_id = str(transfer["transfer_id"])
+    number = str(transfer.get("transfer_number") or transfer_id)
+    out_no, in_no, diff_no = transfer_numbers(transfer)
+    status = str(transfer.get("status") or "").lower()
+    sent = (
+        parse_time(transfer.get("sent_date")) or parse_time(transfer.get("created_date")) or datetime.now(UTC)
+    )
+    received = parse_time(transfer.get("received_date"))
+    source_id, target_id = str(transfer.get("from_outlet_id") or ""), str(transfer.get("to_outlet_id") or "")
+    source_map, target_map = settings.outlet(source_id), settings.outlet(target_id)
+    source_name = outlet_label(source_id, transfer.get("from_outlet_code"), source_map)
+    target_name = outlet_label(target_id, transfer.get("to_outlet_code"), target_map)
+    record = to_jsonable({k: v for k, v in transfer.items() if not k.startswith("_")})
+    label = f"transfer {number} ({source_name} to {target_name})"
+    route = f"{source_name} ke {target_name}"
+    base: dict[str, Any] = {"source_key": transfer_id, "source_number": number, "source": record}
+
+    if status not in ("sent", "received"):
+        return []  # not sent yet (draft) or not a stock movement
+    transfer_out = Document(
+        "transfer_out",
+        transfer_id,
+        source_date=sent,
+        target_module="item-transfer",
+        target_number=out_no,
+        payload=None,
+        outlet_id=source_id,
+        **base,
+    )
+    documents = [transfer_out]
+    is_received = status == "received" and received is not None
+    transfer_in = None
+    if is_received:
+        assert received is not None
+        transfer_in = Document(
+            "transfer_in",
+            transfer_id,
+            source_date=received,
+            target_module="item-transfer",
+            target_number=in_no,
+            payload=None,
+            outlet_id=target_id,
+            requires=[transfer_out.key],
+            refs={"fromItemTransferNo": transfer_out.key},
+            **base,
+        )
+        documents.append(transfer_in)
+
+    problem = None
+    if source_map is None:
+        problem = unmapped_reason(source_id, transfer.get("from_outlet_code"))
+    elif target_map is None:
+        problem = unmapped_reason(target_id, transfer.get("to_outlet_code"))
+    if problem is None and source_map is not None and target_map is not None:
+        if source_map.warehouse == target_map.warehouse:
+            for doc in documents:
+                doc.status = "skipped"
+                doc.reason = (
+                    f"{label}: both outlets use Accurate warehouse {source_map.warehouse}, so nothing moves"
+                    " in Accurate"
+                )
+            return documents
+    if problem is not None:
+        for doc in documents:
+            doc.status, doc.reason = "failed", f"{label}: {problem}"
+        return documents
+    assert source_map is not None and target_map is not None
+
+    out_problem = _line_problem(transfer, receiving=False)
+    if out_problem:
+        transfer_out.status, transfer_out.reason = "failed", f"{label}: {out_problem}"
+    else:
+        transfer_out.payload = {
+            "number": out_no,
+            "itemTransferType": "TRANSFER_OUT",
+            "transDate": accurate_date(sent, settings),
+            "branchName": source_map.branch,
+            "warehouseName": source_map.warehouse,
+            "referenceWarehouseName": target_map.warehouse,
+            "description": f"Transfer iSeller {number}: {route} (dikirim)",
+            "detailItem": [
+                {
+                    "itemNo": str(line["sku"]).strip(),
+                    "quantity": decimal_of(line.get("quantity")),
+                    "detailNotes": str(line.get("product_name") or ""),
+                }
+                for line in _lines(transfer)
+            ],
+        }
+    if transfer_in is None:
+        return documents
+
+    assert received is not None
+    in_problem = _line_problem(transfer, receiving=True)
+    shortages = _shortages(transfer) if not in_problem else {}
+    if shortages and not target_map.adjustment_account:
+        lines = _lines(transfer)
+        detail = ", ".join(
+            f"{lines[p - 1].get('sku')}: {decimal_of(lines[p - 1].get('received_quantity'))} of"
+            f" {decimal_of(lines[p - 1].get('quantity'))}"
+            for p in sorted(shortages)
+        )
+        in_problem = (
+            f"received short ({detail}); the missing units are booked as an item adjustment out of"
+            f" {target_map.warehouse}, which needs adjustment_account under {SETTINGS_PATH}.{target_id}"
+            " in the settings Variable; add it, then refresh"
+        )
+    if in_problem:
+        transfer_in.status, transfer_in.reason = "failed", f"{label}: {in_problem}"
+        return documents
+    transfer_in.payload = {
+        "number": in_no,
+        "itemTransferType": "TRANSFER_IN",
+        "transDate": accurate_date(received, settings),
+        "branchName": target_map.branch,
+        "warehouseName": target_map.warehouse,
+        "referenceWarehouseName": source_map.warehouse,
+        "fromItemTransferNo": out_no,
+        "description": f"Transfer iSeller {number}: {route} (diterima)",
+        # Every sent unit leaves transit; a shortage is booked out by the difference document.
+        "detailItem": [
+            {
+                "itemNo": str(line["sku"]).strip(),
+                "quantity": decimal_of(line.get("quantity")),
+                "detailNotes": str(line.get("product_name") or ""),
+            }
+            for line in _lines(transfer)
+        ],
+    }
+    if shortages:
+        documents.append(
+            _difference(transfer, settings, target_map, shortages, transfer_in, diff_no, route, base)
+        )
+    return documents
+
+
+def _difference(
+    transfer: dict[str, Any],
+    settings: SyncSettings,
+    target: OutletMapping,
+    shortages: dict[int, Decimal],
+    transfer_in: Document,
+    number: str,
+    route: str,
+    base: dict[str, Any],
+) -> Document:
+    lines = _lines(transfer)
+    costs = transfer.get("_unit_costs") or {}
+    detail = []
+    for position in sorted(shortages):
+        line = lines[position - 1]
+        sku = str(line["sku"]).strip()
+        entry: dict[str, Any] = {
+            "itemAdjustmentType": "ADJUSTMENT_OUT",
+            "itemNo": sku,
+            "quantity": shortages[position],
+            "warehouseName": target.warehouse,
+            "detailNotes": f"dikirim {decimal_of(line.get('quantity'))},"
+            f" diterima {decimal_of(line.get('received_quantity'))}",
+        }
+        if sku in costs:
+            entry["unitCost"] = decimal_of(costs[sku])
+        detail.append(entry)
+    transfer_number = str(transfer.get("transfer_number") or transfer["transfer_id"])
+    return Document(
+        "transfer_difference",
+        str(transfer["transfer_id"]),
+        source_date=transfer_in.source_date,
+        target_module="item-adjustment",
+        target_number=number,
+        outlet_id=transfer_in.outlet_id,
+        requires=[transfer_in.key],
+        payload={
+            "number": number,
+            "transDate": accurate_date(transfer_in.source_date, settings),
+            "branchName": target.branch,
+            "adjustmentAccountNo": target.adjustment_account,
+            "description": f"Selisih penerimaan transfer iSeller {transfer_number}: {route}",
+            "detailItem": detail,
+        },
+        **base,
+    )
