@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
+from psycopg.types.json import set_json_dumps, set_json_loads
 
 from include.iseller_accurate import jsonutil
 
@@ -186,8 +186,23 @@ _ROW_COLUMN_NAMES = (
 )
 
 
-def _columns(alias: str = "d") -> str:
-    return ", ".join(f"{alias}.{name}" for name in _ROW_COLUMN_NAMES)
+_HEAVY = {"payload", "refs", "lookup"}
+
+
+def _columns(alias: str = "d", *, light: bool = False) -> str:
+    """The LedgerRow columns; ``light`` leaves the JSON out (a prerequisite's payload only matters as
+    present or absent, so it reads as ``{}`` or NULL)."""
+    if not light:
+        return ", ".join(f"{alias}.{name}" for name in _ROW_COLUMN_NAMES)
+    parts = []
+    for name in _ROW_COLUMN_NAMES:
+        if name == "payload":
+            parts.append(f"CASE WHEN {alias}.payload IS NULL THEN NULL ELSE '{{}}'::jsonb END AS payload")
+        elif name in _HEAVY:
+            parts.append(f"NULL::jsonb AS {name}")
+        else:
+            parts.append(f"{alias}.{name}")
+    return ", ".join(parts)
 
 
 class Ledger:
@@ -217,45 +232,58 @@ class Ledger:
         if not documents:
             return {}
         ids: dict[tuple[str, str], int] = {}
-        sql = """
-            INSERT INTO sync.documents AS d (data_type, source_id, source_key, source_number, outlet_id,
-                source_date, target_module, target_number, payload, refs, lookup, source, status, reason,
-                dag_id, run_id, task_id, map_index, try_number)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (data_type, source_id) DO UPDATE SET
-                source_key = EXCLUDED.source_key, source_number = EXCLUDED.source_number,
-                outlet_id = EXCLUDED.outlet_id, source_date = EXCLUDED.source_date,
-                target_module = EXCLUDED.target_module, target_number = EXCLUDED.target_number,
-                payload = EXCLUDED.payload, refs = EXCLUDED.refs, lookup = EXCLUDED.lookup,
-                source = EXCLUDED.source, status = EXCLUDED.status, reason = EXCLUDED.reason,
-                transient = false, updated_at = now(),
-                dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id,
-                map_index = EXCLUDED.map_index, try_number = EXCLUDED.try_number
-            WHERE d.status NOT IN ('synced', 'posting')
-            RETURNING id, data_type, source_id
-        """
         run_cols = (
             (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number) if run else (None,) * 5
         )
         with self.conn.transaction(), self.conn.cursor() as cur:
-            params = [
-                (
-                    doc.data_type, doc.source_id, doc.source_key, doc.source_number, doc.outlet_id,
-                    doc.source_date, doc.target_module, doc.target_number,
-                    Jsonb(doc.payload) if doc.payload is not None else None,
-                    Jsonb({k: list(v) for k, v in doc.refs.items()}) if doc.refs else None,
-                    Jsonb(doc.lookup) if doc.lookup else None,
-                    Jsonb(doc.source) if doc.source is not None else None,
-                    doc.status, doc.reason, *run_cols,
-                )
-                for doc in documents
-            ]
-            cur.executemany(sql, params, returning=True)
-            while True:
-                for row in cur.fetchall():
-                    ids[(row["data_type"], row["source_id"])] = row["id"]
-                if not cur.nextset():
-                    break
+            # Bulk path: COPY into a staging table, then one INSERT ... ON CONFLICT. Thousands of
+            # documents cost one round trip instead of one each.
+            cur.execute(
+                "CREATE TEMP TABLE incoming_documents (ord int, data_type text, source_id text,"
+                " source_key text, source_number text, outlet_id text, source_date timestamptz,"
+                " target_module text, target_number text, payload text, refs text, lookup text,"
+                " source text, status text, reason text) ON COMMIT DROP"
+            )
+            with cur.copy(
+                "COPY incoming_documents (ord, data_type, source_id, source_key, source_number, outlet_id,"
+                " source_date, target_module, target_number, payload, refs, lookup, source, status, reason)"
+                " FROM STDIN"
+            ) as copy:
+                for ord_, doc in enumerate(documents):
+                    copy.write_row((
+                        ord_, doc.data_type, doc.source_id, doc.source_key, doc.source_number, doc.outlet_id,
+                        doc.source_date, doc.target_module, doc.target_number,
+                        _json_text(doc.payload),
+                        _json_text({k: list(v) for k, v in doc.refs.items()} if doc.refs else None),
+                        _json_text(doc.lookup or None),
+                        _json_text(doc.source),
+                        doc.status, doc.reason,
+                    ))
+            cur.execute(
+                """
+                INSERT INTO sync.documents AS d (data_type, source_id, source_key, source_number, outlet_id,
+                    source_date, target_module, target_number, payload, refs, lookup, source, status, reason,
+                    dag_id, run_id, task_id, map_index, try_number)
+                SELECT DISTINCT ON (data_type, source_id) data_type, source_id, source_key, source_number,
+                    outlet_id, source_date, target_module, target_number, payload::jsonb, refs::jsonb,
+                    lookup::jsonb, source::jsonb, status, reason, %s, %s, %s, %s, %s
+                FROM incoming_documents ORDER BY data_type, source_id, ord DESC
+                ON CONFLICT (data_type, source_id) DO UPDATE SET
+                    source_key = EXCLUDED.source_key, source_number = EXCLUDED.source_number,
+                    outlet_id = EXCLUDED.outlet_id, source_date = EXCLUDED.source_date,
+                    target_module = EXCLUDED.target_module, target_number = EXCLUDED.target_number,
+                    payload = EXCLUDED.payload, refs = EXCLUDED.refs, lookup = EXCLUDED.lookup,
+                    source = EXCLUDED.source, status = EXCLUDED.status, reason = EXCLUDED.reason,
+                    transient = false, updated_at = now(),
+                    dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id,
+                    map_index = EXCLUDED.map_index, try_number = EXCLUDED.try_number
+                WHERE d.status NOT IN ('synced', 'posting')
+                RETURNING id, data_type, source_id
+                """,
+                run_cols,
+            )
+            for row in cur.fetchall():
+                ids[(row["data_type"], row["source_id"])] = row["id"]
             written = set(ids)
             missing = [doc.key for doc in documents if doc.key not in ids]
             if missing:  # rows kept as they were (synced/posting): look their ids up
@@ -263,10 +291,10 @@ class Ledger:
                     ids[(row["data_type"], row["source_id"])] = row["id"]
             self._link(cur, [doc for doc in documents if doc.key in written], ids)
             if run is not None:
-                cur.executemany(
-                    "INSERT INTO sync.run_documents (dag_id, run_id, document_id) VALUES (%s, %s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    [(run.dag_id, run.run_id, ids[doc.key]) for doc in documents],
+                cur.execute(
+                    "INSERT INTO sync.run_documents (dag_id, run_id, document_id)"
+                    " SELECT %s, %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+                    (run.dag_id, run.run_id, list(dict.fromkeys(ids[doc.key] for doc in documents))),
                 )
         return ids
 
@@ -304,11 +332,12 @@ class Ledger:
             if req in ids and ids[req] != ids[doc]
         ]
         if links:
-            cur.executemany(
-                "INSERT INTO sync.prerequisites (document_id, requires_id, ordering_only) VALUES (%s, %s, %s)"
+            cur.execute(
+                "INSERT INTO sync.prerequisites (document_id, requires_id, ordering_only)"
+                " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::boolean[])"
                 " ON CONFLICT (document_id, requires_id) DO UPDATE"
                 " SET ordering_only = sync.prerequisites.ordering_only AND EXCLUDED.ordering_only",
-                links,
+                ([link[0] for link in links], [link[1] for link in links], [link[2] for link in links]),
             )
         awaited = [
             (ids[doc], req[0], req[1], notes.get((doc, req)) or _default_note(req), only)
@@ -377,7 +406,7 @@ class Ledger:
         """For each document id, the rows it requires."""
         result: dict[int, list[LedgerRow]] = {}
         rows = self.conn.execute(
-            f"SELECT p.document_id AS for_id, p.ordering_only, {_columns()}"
+            f"SELECT p.document_id AS for_id, p.ordering_only, {_columns(light=True)}"
             " FROM sync.prerequisites p JOIN sync.documents d ON d.id = p.requires_id"
             " WHERE p.document_id = ANY(%s)",
             (list(ids),),
@@ -475,25 +504,35 @@ class Ledger:
         params = list(results)
         if not params:
             return
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE sync.documents SET status = 'synced', target_number = COALESCE(%s, target_number),"
-                " target_id = COALESCE(%s, target_id), reason = %s, transient = false,"
-                " synced_at = now(), updated_at = now() WHERE id = %s",
-                [(number, target_id, note, doc_id) for doc_id, number, target_id, note in params],
-            )
+        self.conn.execute(
+            "UPDATE sync.documents d SET status = 'synced',"
+            " target_number = COALESCE(u.number, d.target_number),"
+            " target_id = COALESCE(u.target_id, d.target_id), reason = u.note, transient = false,"
+            " synced_at = now(), updated_at = now()"
+            " FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[])"
+            " AS u(id, number, target_id, note)"
+            " WHERE d.id = u.id",
+            ([p[0] for p in params], [p[1] for p in params], [p[2] for p in params], [p[3] for p in params]),
+        )
 
     def mark(self, status: str, results: Iterable[tuple[int, str]], *, transient: bool = False) -> None:
         """Set ``status`` (failed/blocked/pending) with a reason on each ``(id, reason)``."""
         params = list(results)
         if not params:
             return
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                "UPDATE sync.documents SET status = %s, reason = %s, transient = %s, updated_at = now()"
-                " WHERE id = %s AND status <> 'synced'",
-                [(status, reason, transient, doc_id) for doc_id, reason in params],
-            )
+        self.conn.execute(
+            "UPDATE sync.documents d SET status = %s, reason = u.reason, transient = %s, updated_at = now()"
+            " FROM unnest(%s::bigint[], %s::text[]) AS u(id, reason)"
+            " WHERE d.id = u.id AND d.status <> 'synced'",
+            (status, transient, [p[0] for p in params], [p[1] for p in params]),
+        )
+
+    def statuses(self, ids: Iterable[int]) -> dict[int, tuple[str, str | None, str | None]]:
+        """``id -> (status, reason, accurate number)``: what a wave changed, without the payloads."""
+        rows = self.conn.execute(
+            "SELECT id, status, reason, target_number FROM sync.documents WHERE id = ANY(%s)", (list(ids),)
+        ).fetchall()
+        return {r["id"]: (r["status"], r["reason"], r["target_number"]) for r in rows}
 
     # -- cursors -------------------------------------------------------------------------------
     def cursor(self, stream: str) -> datetime | None:
@@ -508,6 +547,10 @@ class Ledger:
             " SET position = GREATEST(sync.cursors.position, EXCLUDED.position), updated_at = now()",
             (stream, position),
         )
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else jsonutil.dumps(value)
 
 
 def _default_note(key: tuple[str, str]) -> str:

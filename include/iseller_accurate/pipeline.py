@@ -27,8 +27,8 @@ import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -229,7 +229,8 @@ class Loader:
         retried = [row for row in open_rows if row.attempts > 0 or row.status in ("failed", "blocked")]
         if retried and self.refresh is not None:
             self.refresh(retried)
-        self._process(self.ledger.run_rows(self.run))
+            open_rows = self.ledger.run_rows(self.run)  # re-mapped: read them again
+        self._process(open_rows)
         while released := [i for i in self.ledger.released() if i]:
             self.ledger.attach_to_run(released, self.run)
             before = self.report.posted + self.report.confirmed
@@ -242,62 +243,91 @@ class Loader:
         self.report.total = sum(self.ledger.counts(self.run).values())
         return self.report
 
-    # One wave at a time: documents whose prerequisites are synced go now; the rest wait for the
-    # next wave or are blocked when a prerequisite cannot be posted.
+    # Streaming, not waves: a document is sent as soon as everything it needs is synced, so the
+    # receipts of the first 100 invoices go while later invoices are still in flight, and the
+    # in-flight budget never drains between data types.
     def _process(self, rows: list[LedgerRow]) -> None:
         pending = {row.id: row for row in rows if row.status not in ("synced", "skipped")}
-        while pending:
-            prereqs = self.ledger.prerequisites(pending)
-            awaited = self.ledger.awaited(pending)
-            ready: list[LedgerRow] = []
-            blocked: list[tuple[int, str]] = []
-            for row in pending.values():
-                if row.payload is None:  # mapping failed: stays failed with its reason
-                    continue
-                if awaited.get(row.id):  # a prerequisite no stream has read yet
-                    blocked.append((row.id, _awaiting_reason(awaited[row.id])))
-                    continue
-                waiting = [p for p in prereqs.get(row.id, []) if not p.satisfies]
-                stuck = [p for p in waiting if p.id not in pending or p.payload is None]
-                if stuck:
-                    blocked.append((row.id, _blocked_reason(stuck)))
-                elif not waiting:
-                    ready.append(row)
-            self.ledger.mark("blocked", blocked)
-            if not ready:
-                break
-            self._post(ready, prereqs)
-            done = {row.id for row in ready} | {b[0] for b in blocked}
-            refreshed = {r.id: r for r in self.ledger.rows(pending)}
-            pending = {
-                i: r for i, r in refreshed.items() if r.status not in ("synced", "skipped") and i not in done
-            }
+        if not pending:
+            return
+        prereqs = self.ledger.prerequisites(pending)
+        awaited = self.ledger.awaited(pending)
+        dependents: dict[int, list[int]] = defaultdict(list)
+        for doc_id, needs in prereqs.items():
+            for need in needs:
+                if need.id in pending:
+                    dependents[need.id].append(doc_id)
 
-    def _post(self, rows: list[LedgerRow], prereqs: dict[int, list[LedgerRow]]) -> None:
-        claimed = set(self.ledger.claim([row.id for row in rows], self.run))
-        rows = [row for row in rows if row.id in claimed]
-        for row in rows:
-            _fill_refs(row, prereqs.get(row.id, []))
-        numbered = [row for row in rows if row.target_number]
-        unnumbered = [row for row in rows if not row.target_number]
-        # Anything attempted before may already be in Accurate: look before posting again.
-        self._confirm_existing([row for row in numbered if row.attempts > 0])
-        numbered = [row for row in numbered if row.status != "synced"]
-        by_module: dict[str, list[LedgerRow]] = defaultdict(list)
-        for row in numbered:
-            by_module[row.target_module].append(row)
-        chunks = [
-            (module, batch[i : i + BULK_SIZE])
-            for module, batch in by_module.items()
-            for i in range(0, len(batch), BULK_SIZE)
-        ]
-        if chunks:
-            with ThreadPoolExecutor(max_workers=min(self.max_in_flight, len(chunks))) as pool:
-                outcomes = list(pool.map(lambda chunk: self._send_chunk(*chunk), chunks))
-            for (_module, chunk), outcome in zip(chunks, outcomes, strict=True):
-                self._record_chunk(chunk, outcome)
-        for row in unnumbered:
-            self._post_unnumbered(row)
+        def live(need: LedgerRow) -> LedgerRow:
+            return pending.get(need.id, need)
+
+        def satisfied(need: LedgerRow) -> bool:
+            current = live(need)
+            return current.status == "synced" or (need.ordering_only and current.status == "skipped")
+
+        with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
+            sender = _Sender(self, pool)
+
+            def ready(row: LedgerRow) -> bool:
+                if row.payload is None or awaited.get(row.id) or row.id in sender.handed:
+                    return False
+                return all(satisfied(need) for need in prereqs.get(row.id, []))
+
+            settled = sender.enqueue([row for row in pending.values() if ready(row)], prereqs, pending)
+            while True:
+                candidates = {dep for doc_id in settled for dep in dependents.get(doc_id, ())}
+                now_ready = [pending[c] for c in sorted(candidates) if ready(pending[c])]
+                settled = sender.enqueue(now_ready, prereqs, pending)
+                if settled:
+                    continue
+                if not sender.busy:
+                    break
+                settled = sender.collect()
+        self._block_the_rest(pending, sender.handed, prereqs, awaited, satisfied)
+
+    def _block_the_rest(
+        self,
+        pending: dict[int, LedgerRow],
+        started: set[int],
+        prereqs: dict[int, list[LedgerRow]],
+        awaited: dict[int, list[str]],
+        satisfied: Callable[[LedgerRow], bool],
+    ) -> None:
+        """Everything never sent waits for something that failed or is not there: say what.
+
+        Reasons are given prerequisites first, so a chain names the document to repair first.
+        """
+        waiting = sorted(
+            (row for row in pending.values() if row.id not in started and row.payload is not None),
+            key=lambda row: (row.source_date, row.id),
+        )
+        waiting_ids = {row.id for row in waiting}
+        reasons: dict[int, str] = {}
+        progressed = True
+        while progressed:
+            progressed = False
+            for row in waiting:
+                if row.id in reasons:
+                    continue
+                if awaited.get(row.id):
+                    reasons[row.id] = _awaiting_reason(awaited[row.id])
+                    progressed = True
+                    continue
+                unmet = [need for need in prereqs.get(row.id, []) if not satisfied(need)]
+                if any(need.id in waiting_ids and need.id not in reasons for need in unmet):
+                    continue  # its own prerequisites get their reason first
+                stuck = [
+                    replace(pending.get(need.id, need), status="blocked", reason=reasons[need.id])
+                    if need.id in reasons
+                    else pending.get(need.id, need)
+                    for need in unmet
+                ]
+                reasons[row.id] = _blocked_reason(stuck) if stuck else "waits for a document not synced yet"
+                progressed = True
+        for row in waiting:
+            reasons.setdefault(row.id, "waits for documents that wait for each other; check the ledger")
+            row.status, row.reason = "blocked", reasons[row.id]
+        self.ledger.mark("blocked", list(reasons.items()))
 
     def _send_chunk(self, module: str, chunk: list[LedgerRow]) -> Any:
         try:
@@ -313,18 +343,22 @@ class Loader:
             if _is_auth_error(outcome):
                 reason = f"Accurate refused the credentials: {outcome}"
                 self.ledger.mark("failed", [(r.id, reason) for r in chunk])
+                for row in chunk:
+                    row.status, row.reason = "failed", reason
                 return
             unsure = chunk
         else:
             for row, result in zip(chunk, outcome, strict=True):
                 if result.ok:
                     record = result.record or {}
-                    synced.append((row.id, _number_of(row, record), _id_of(record), None))
+                    row.status, row.target_number = "synced", _number_of(row, record)
+                    synced.append((row.id, row.target_number, _id_of(record), None))
                     self.report.posted += 1
                 elif result.duplicate_number:
                     unsure.append(row)
                 else:
-                    failed.append((row.id, _refused_reason(row, result.reason)))
+                    row.status, row.reason = "failed", _refused_reason(row, result.reason)
+                    failed.append((row.id, row.reason))
         self.ledger.mark_synced(synced)
         self.ledger.mark("failed", failed)
         if unsure:
@@ -335,9 +369,12 @@ class Loader:
                 else "Accurate reported the number as taken but no such document was found; check Accurate"
             )
             self.ledger.mark(
-                "failed", [(row.id, reason) for row in still_missing],
+                "failed",
+                [(row.id, reason) for row in still_missing],
                 transient=isinstance(outcome, Exception),
             )
+            for row in still_missing:
+                row.status, row.reason = "failed", reason
 
     def _confirm_existing(self, rows: list[LedgerRow]) -> list[LedgerRow]:
         """Mark synced the rows whose number is already in Accurate; return the others."""
@@ -360,39 +397,56 @@ class Loader:
             if record is not None:
                 note = "already in Accurate (confirmed)"
                 confirmed.append((row.id, row.target_number, _id_of(record), note))
-                row.status = "synced"
+                row.status = "synced"  # the number is the one looked up
                 self.report.confirmed += 1
             else:
                 missing.append(row)
         self.ledger.mark_synced(confirmed)
         return missing
 
-    def _post_unnumbered(self, row: LedgerRow) -> None:
-        """A record Accurate numbers itself (a customer without ID): find it first, post once."""
-        lookup = row.lookup or {}
-        existing = self._lookup(row)
-        if existing is not None:
-            note = "already in Accurate"
-            self.ledger.mark_synced([(row.id, _number_of(row, existing), _id_of(existing), note)])
-            self.report.confirmed += 1
-            return
+    def _send_unnumbered(self, row: LedgerRow) -> tuple[str, Any]:
+        """A record Accurate numbers itself (a customer without ID): find it first, post once.
+
+        Runs in a worker thread: talks to Accurate only; the outcome is recorded by the caller.
+        """
         try:
-            result = self.accurate.save(row.target_module, row.payload, idempotent=False)
-        except Exception as exc:  # noqa: BLE001
-            existing = self._lookup(row) if lookup else None
+            existing = self._lookup(row)
             if existing is not None:
-                self.ledger.mark_synced([(row.id, _number_of(row, existing), _id_of(existing), None)])
-                self.report.posted += 1
+                return "found", existing
+        except Exception as exc:  # noqa: BLE001 - cannot look: do not post blind
+            return "error", exc
+        try:
+            return "saved", self.accurate.save(row.target_module, row.payload, idempotent=False)
+        except Exception as exc:  # noqa: BLE001 - the save may have landed: look again
+            try:
+                existing = self._lookup(row)
+            except Exception:  # noqa: BLE001
+                existing = None
+            return ("found_after_error", existing) if existing is not None else ("error", exc)
+
+    def _record_unnumbered(self, row: LedgerRow, kind: str, value: Any) -> None:
+        self._settle_unnumbered(row, kind, value)
+        fresh = self.ledger.statuses([row.id]).get(row.id)
+        if fresh:
+            row.status, row.reason, row.target_number = fresh
+
+    def _settle_unnumbered(self, row: LedgerRow, kind: str, value: Any) -> None:
+        if kind in ("found", "found_after_error"):
+            note = "already in Accurate" if kind == "found" else None
+            self.ledger.mark_synced([(row.id, _number_of(row, value), _id_of(value), note)])
+            if kind == "found":
+                self.report.confirmed += 1
             else:
-                reason = f"Accurate did not confirm the save ({exc}); it will be retried"
-                self.ledger.mark("failed", [(row.id, reason)], transient=not _is_auth_error(exc))
-            return
-        if result.ok:
-            record = result.record or {}
+                self.report.posted += 1
+        elif kind == "error":
+            reason = f"Accurate did not confirm the save ({value}); it will be retried"
+            self.ledger.mark("failed", [(row.id, reason)], transient=not _is_auth_error(value))
+        elif value.ok:
+            record = value.record or {}
             self.ledger.mark_synced([(row.id, _number_of(row, record), _id_of(record), None)])
             self.report.posted += 1
         else:
-            self.ledger.mark("failed", [(row.id, _refused_reason(row, result.reason))])
+            self.ledger.mark("failed", [(row.id, _refused_reason(row, value.reason))])
 
     def _lookup(self, row: LedgerRow) -> dict[str, Any] | None:
         lookup = row.lookup or {}
@@ -406,6 +460,95 @@ class Loader:
         ):
             return dict(record)
         return None
+
+
+class _Sender:
+    """Claims, fills and sends documents for a :class:`Loader`, and records what came back.
+
+    Documents of one module are sent 100 per bulk request; a partial batch waits while enough other
+    requests are queued, so requests stay full. Results are recorded on the calling thread only.
+    """
+
+    def __init__(self, loader: Loader, pool: ThreadPoolExecutor) -> None:
+        self.loader = loader
+        self.pool = pool
+        self.buffers: dict[str, list[LedgerRow]] = defaultdict(list)
+        self.futures: dict[Future[Any], tuple[str, list[LedgerRow]]] = {}
+        self.handed: set[int] = set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.futures) or any(self.buffers.values())
+
+    def enqueue(
+        self, rows: list[LedgerRow], prereqs: dict[int, list[LedgerRow]], pending: dict[int, LedgerRow]
+    ) -> list[int]:
+        """Hand ``rows`` over; returns the ids settled at once (taken elsewhere, or found in Accurate)."""
+        if not rows:
+            self._flush_partial()
+            return []
+        loader = self.loader
+        self.handed.update(row.id for row in rows)
+        claimed = set(loader.ledger.claim([row.id for row in rows], loader.run))
+        settled = []
+        for row in rows:
+            if row.id not in claimed:  # another load holds or finished it: its outcome is theirs
+                row.status = "posting"
+                settled.append(row.id)
+        rows = [row for row in rows if row.id in claimed]
+        for row in rows:
+            _fill_refs(row, [pending.get(need.id, need) for need in prereqs.get(row.id, [])])
+        # Anything attempted before may already be in Accurate: look before posting again.
+        retried = [row for row in rows if row.target_number and row.attempts > 0]
+        loader._confirm_existing(retried)
+        settled.extend(row.id for row in retried if row.status == "synced")
+        for row in rows:
+            if row.status == "synced":
+                continue
+            if row.target_number:
+                buffer = self.buffers[row.target_module]
+                buffer.append(row)
+                if len(buffer) >= BULK_SIZE:
+                    self._submit("chunk", row.target_module, buffer[:BULK_SIZE])
+                    del buffer[:BULK_SIZE]
+            else:
+                self._submit("single", row.target_module, [row])
+        self._flush_partial()
+        return settled
+
+    def _flush_partial(self) -> None:
+        if len(self.futures) >= self.loader.max_in_flight:
+            return  # enough queued: let the batches fill up
+        for module, buffer in self.buffers.items():
+            if buffer:
+                self._submit("chunk", module, list(buffer))
+                buffer.clear()
+
+    def _submit(self, kind: str, module: str, rows: list[LedgerRow]) -> None:
+        loader = self.loader
+        if kind == "chunk":
+            future = self.pool.submit(loader._send_chunk, module, rows)
+        else:
+            future = self.pool.submit(loader._send_unnumbered, rows[0])
+        self.futures[future] = (kind, rows)
+
+    def collect(self) -> list[int]:
+        """Wait for at least one request; record it; return the ids whose attempt is over."""
+        if not self.futures:
+            self._flush_partial()
+            if not self.futures:
+                return []
+        done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+        settled: list[int] = []
+        for future in done:
+            kind, rows = self.futures.pop(future)
+            if kind == "chunk":
+                self.loader._record_chunk(rows, future.result())
+            else:
+                self.loader._record_unnumbered(rows[0], *future.result())
+            settled.extend(row.id for row in rows)
+        self._flush_partial()
+        return settled
 
 
 def _fill_refs(row: LedgerRow, prereqs: list[LedgerRow]) -> None:
