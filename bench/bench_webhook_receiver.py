@@ -1,0 +1,322 @@
+"""Benchmark: how many Accurate webhook deliveries per second does the receiver accept (durably stored)?
+
+32 concurrent senders (threads, each with one keep-alive HTTP connection) POST deliveries of one
+event each (the usual delivery: Accurate batches saves made within a short window) to
+``/integrations/accurate/webhook?token=...`` as fast as the answers come back. Reported:
+
+- deliveries accepted per second (HTTP 200, i.e. committed to ``sync.webhook_events``), checked
+  afterwards by counting the bench's rows in the ledger;
+- answer time p50 / p95 / p99 / max, and any non-200 answers.
+
+Two targets:
+
+- ``--target stack`` (default when the local stack answers): the real receiver in the running Airflow
+  API server (``$AIRFLOW_PORT``, token ``$ACCURATE_WEBHOOK_TOKEN``, ledger ``$AIRFLOW_CONN_SYNC_DB``).
+  Each accepted delivery also wakes the ingestion DAG (coalesced asset events), as in production.
+  The bench's events have type ``BENCHMARK`` (the DAG ignores such events); they are deleted after
+  the count unless ``--keep``.
+- ``--target standalone``: the same router in a uvicorn server started by the bench on a throwaway
+  PostgreSQL (no Airflow; asset events counted, not written). Needs the PostgreSQL server binaries.
+
+Run from the repository root with the stack's environment (``make bench`` does):
+``. scripts/env.sh && python bench/bench_webhook_receiver.py [--deliveries 3000] [--senders 32]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def stack_is_up(base_url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{base_url}/api/v2/monitor/health", timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def delivery(run: str, index: int) -> bytes:
+    """One delivery of one event, shaped like Accurate's (~250 bytes)."""
+    return json.dumps(
+        [
+            {
+                "databaseId": 100042,
+                "type": "BENCHMARK",
+                "timestamp": "26/11/2026 10:00:00",
+                "uuid": f"bench-{run}-{index:07d}",
+                "data": [
+                    {
+                        "receiveItemId": 900000 + index,
+                        "receiveItemNo": f"RI.BENCH.{index:07d}",
+                        "action": "WRITE",
+                    }
+                ],
+            }
+        ]
+    ).encode()
+
+
+def send_all(url: str, bodies: list[bytes], senders: int) -> tuple[list[float], list[int], float]:
+    """POST every body with ``senders`` threads; (answer times, statuses, wall seconds)."""
+    parts = urlsplit(url)
+    path = f"{parts.path}?{parts.query}"
+    latencies: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    cursor = iter(range(len(bodies)))
+    start_gate = threading.Barrier(senders + 1)
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
+        mine: list[tuple[float, int]] = []
+        start_gate.wait()
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                break
+            began = time.perf_counter()
+            try:
+                conn.request("POST", path, body=bodies[index], headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
+                status = 0
+            mine.append((time.perf_counter() - began, status))
+        conn.close()
+        with lock:
+            for took, status in mine:
+                latencies.append(took)
+                statuses.append(status)
+
+    threads = [threading.Thread(target=sender) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    start_gate.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return latencies, statuses, time.perf_counter() - began
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def count_rows(dsn: str, run: str, delete: bool) -> int:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM sync.webhook_events WHERE uuid LIKE %s", (f"bench-{run}-%",))
+        stored = int(row.fetchone()[0])  # type: ignore[index]
+        if delete:
+            conn.execute("DELETE FROM sync.webhook_events WHERE uuid LIKE %s", (f"bench-{run}-%",))
+    return stored
+
+
+def server_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of the server process and its children (None when unknown)."""
+    if pid is None:
+        return None
+    try:
+        import psutil
+
+        root = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+    except Exception:  # noqa: BLE001 - psutil missing or process gone: the figure is optional
+        return None
+
+
+def run_against(
+    url: str, dsn: str, args: argparse.Namespace, label: str, keep: bool, server_pid: int | None = None
+) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    warm = [delivery(f"{run}w", i) for i in range(64)]
+    send_all(url, warm, min(args.senders, 8))  # config load, pool filled
+    bodies = [delivery(run, i) for i in range(args.deliveries)]
+    cpu_before = server_cpu_seconds(server_pid)
+    latencies, statuses, wall = send_all(url, bodies, args.senders)
+    cpu_after = server_cpu_seconds(server_pid)
+    cpu_ms = (
+        round(1000 * (cpu_after - cpu_before) / len(bodies), 2)
+        if cpu_before is not None and cpu_after is not None
+        else None
+    )
+    accepted = sum(1 for s in statuses if s == 200)
+    stored = count_rows(dsn, run, delete=not keep)
+    count_rows(dsn, f"{run}w", delete=not keep)
+    others: dict[int, int] = {}
+    for status in statuses:
+        if status != 200:
+            others[status] = others.get(status, 0) + 1
+    result = {
+        "target": label,
+        "senders": args.senders,
+        "deliveries": len(bodies),
+        "accepted": accepted,
+        "stored_rows": stored,
+        "seconds": round(wall, 2),
+        "accepted_per_s": round(accepted / wall, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+        "non_200": others,
+        "body_bytes": len(bodies[0]),
+        "server_cpu_ms_per_delivery": cpu_ms,
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "cpus": os.cpu_count(),
+    }
+    print(f"Accurate webhook receiver: {label}")
+    print(
+        f"  {args.senders} concurrent senders, {len(bodies)} deliveries of 1 event ({len(bodies[0])} bytes)"
+    )
+    print(f"  accepted (HTTP 200, durably stored): {accepted} in {wall:.2f}s -> {result['accepted_per_s']}/s")
+    print(f"  rows found in sync.webhook_events afterwards: {stored}/{accepted}")
+    print(
+        f"  answer time: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, "
+        f"max {result['max_ms']} ms; non-200 answers: {others or 'none'}"
+    )
+    if cpu_ms is not None:
+        print(
+            f"  server CPU per delivery: {cpu_ms} ms (about {1000 / cpu_ms:.0f} deliveries/s per free core)"
+        )
+    print(f"  machine: {result['cpus']} CPUs, 1-minute load average {result['load_average_1m']}")
+    print("  " + json.dumps(result))
+    return result
+
+
+def bench_stack(args: argparse.Namespace) -> dict[str, Any]:
+    from include.iseller_accurate.ledger import dsn_from_connection
+
+    port = os.environ.get("AIRFLOW_PORT", "8080")
+    token = os.environ.get("ACCURATE_WEBHOOK_TOKEN", "demo-webhook-token")
+    url = f"http://127.0.0.1:{port}/integrations/accurate/webhook?token={token}"
+    label = f"Airflow API server at 127.0.0.1:{port} ({os.environ.get('AIRFLOW__API__WORKERS', '1')} worker)"
+    pid_file = Path(os.environ.get("SYNC_RUN_DIR", REPO_ROOT / ".local" / "run")) / "api-server.pid"
+    pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
+    return run_against(url, dsn_from_connection(), args, label, args.keep, pid)
+
+
+def standalone_app() -> Any:
+    """uvicorn factory of the standalone target: the receiver's router alone, asset events counted."""
+    from fastapi import FastAPI
+
+    from include.iseller_accurate.web import accurate_webhook
+
+    accurate_webhook.SIGNALLER.emit = lambda extra: None
+    app = FastAPI()
+    app.include_router(accurate_webhook.router, prefix="/integrations")
+    return app
+
+
+def bench_standalone(args: argparse.Namespace) -> dict[str, Any]:
+    import subprocess
+
+    import httpx
+
+    from tests.pg import TempPostgres, free_port
+
+    server_pg = TempPostgres().start()
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "AIRFLOW_CONN_SYNC_DB": json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": "127.0.0.1",
+                    "port": server_pg.port,
+                    "schema": "postgres",
+                    "login": "postgres",
+                }
+            ),
+            "AIRFLOW_CONN_ACCURATE_API": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": "http://127.0.0.1:9",
+                    "extra": {"webhook_token": "bench-token-123"},
+                }
+            ),
+        }
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "--app-dir",
+                str(REPO_ROOT / "bench"),
+                "bench_webhook_receiver:standalone_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/integrations/openapi.json", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("standalone receiver did not start") from None
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/integrations/accurate/webhook?token=bench-token-123"
+        label = "standalone uvicorn process (the receiver's router alone), throwaway PostgreSQL"
+        return run_against(url, server_pg.dsn, args, label, True, process.pid)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(15)
+        server_pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--target", choices=("auto", "stack", "standalone"), default="auto")
+    parser.add_argument("--deliveries", type=int, default=3000)
+    parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--keep", action="store_true", help="keep the bench's events in the stack's ledger")
+    args = parser.parse_args()
+    target = args.target
+    if target == "auto":
+        base = f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}"
+        target = "stack" if stack_is_up(base) else "standalone"
+    if target == "stack":
+        bench_stack(args)
+    else:
+        bench_standalone(args)
+
+
+if __name__ == "__main__":
+    main()
