@@ -18,7 +18,7 @@
 #   ACCURATE_WEBHOOK_TOKEN [demo-webhook-token], ISELLER_CLIENT_ID [sandbox-client],
 #   ISELLER_CLIENT_SECRET [sandbox-secret], ISELLER_WEBHOOK_API_KEY [sandbox-webhook-key]
 #                                  local demo secrets, used to build the AIRFLOW_CONN_* variables below
-#   AIRFLOW_CONN_SYNC_DB, AIRFLOW_CONN_ACCURATE_API, AIRFLOW_CONN_ISELLER_API
+#   AIRFLOW_CONN_SYNC_DB, AIRFLOW_CONN_ACCURATE_API, AIRFLOW_CONN_ISELLER_API, AIRFLOW_CONN_AIRFLOW_API
 #                                  the connections themselves (JSON); set one to replace it entirely
 #   AIRFLOW__*                     any Airflow option; the values below are only defaults
 
@@ -134,6 +134,10 @@ export AIRFLOW_CONN_ACCURATE_API="${AIRFLOW_CONN_ACCURATE_API:-$_sync_conn}"
 _sync_conn='{"conn_type":"http","host":"'"$ISELLER_SANDBOX_URL"'","login":"'"$ISELLER_CLIENT_ID"'",'
 _sync_conn+='"password":"'"$ISELLER_CLIENT_SECRET"'","extra":{"webhook_api_key":"'"$ISELLER_WEBHOOK_API_KEY"'"}}'
 export AIRFLOW_CONN_ISELLER_API="${AIRFLOW_CONN_ISELLER_API:-$_sync_conn}"
+# Airflow's own REST API, as whom failed sync tasks write their one-line task-instance note.
+_sync_conn='{"conn_type":"http","host":"'"$AIRFLOW_URL"'","login":"'"$AIRFLOW_ADMIN_USER"'",'
+_sync_conn+='"password":"'"$AIRFLOW_ADMIN_PASSWORD"'"}'
+export AIRFLOW_CONN_AIRFLOW_API="${AIRFLOW_CONN_AIRFLOW_API:-$_sync_conn}"
 unset _sync_conn
 
 # --- tests ----------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, task
 
+from include.iseller_accurate.alerts import SyncFailureNotifier
 from include.iseller_accurate.ledger import Ledger, RunRef, dsn_from_connection
+from include.iseller_accurate.notes import record_failure, record_success
 from include.iseller_accurate.pipeline import (
     ExtractContext,
     Loader,
@@ -36,6 +38,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    # Alert (connection sync_alerts; off without it), then end the log with the failed documents and
+    # set the task note to a one-line summary; after a retry or refresh succeeds, update that note.
+    "on_failure_callback": [SyncFailureNotifier(), record_failure],
+    "on_success_callback": [record_success],
 }
 
 #: Run-time options shared by the window-based DAGs (backfill a window explicitly).
@@ -68,11 +74,17 @@ def _validate_params(params: dict[str, Any]) -> None:
         raise ValueError("conf.register_shift_id needs conf.register_id (the register the shift belongs to)")
 
 
-def _hooks() -> tuple[Any, Any]:
-    from include.iseller_accurate.clients import AccurateHook, IsellerHook, PostgresRateLimiter
+def _iseller() -> Any:
+    from include.iseller_accurate.clients import IsellerHook
 
-    limiter = PostgresRateLimiter(dsn_from_connection())
-    return IsellerHook(), AccurateHook(rate_limiter=limiter)
+    return IsellerHook()
+
+
+def _accurate() -> Any:
+    """The Accurate client, its requests spaced by the limiter shared with every other task."""
+    from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
+
+    return AccurateHook(rate_limiter=PostgresRateLimiter.from_airflow_connection())
 
 
 def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
@@ -85,20 +97,21 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         _validate_params(params)
         settings = load_settings()
         stream = stream_factory()
-        iseller, _ = _hooks()
+        iseller = _iseller()
         with Ledger.open(dsn_from_connection()) as ledger:
             windowed = stream.uses_window(params)
             start, end = run_window(stream, ledger, context)
             ctx = ExtractContext(settings, params, start, end, iseller=iseller, ledger=ledger)
-            explicit = bool(params.get("window_start"))
-            return extract_documents(stream, ctx, ledger, run_ref(context), advance_cursor=windowed and not explicit)
+            # An explicit backfill window must not move the incremental bookmark.
+            advance = windowed and not params.get("window_start")
+            return extract_documents(stream, ctx, ledger, run_ref(context), advance_cursor=advance)
 
     @task(task_id="load", pool=ACCURATE_POOL)
-    def load(extracted: dict[str, Any], **context: Any) -> dict[str, Any]:
+    def load(extracted: Any, **context: Any) -> dict[str, Any]:
         """Post the run's open documents to Accurate; fail when any is not synced (refresh = clear)."""
         settings = load_settings()
         stream = stream_factory()
-        iseller, accurate = _hooks()
+        iseller, accurate = _iseller(), _accurate()
         run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
             loader = Loader(ledger, accurate, run, refresh=_refresher(stream, settings, iseller, ledger, run))
@@ -123,17 +136,14 @@ def _refresher(
     """Before a retry: re-read the failed documents' sources (repairs made in iSeller count)."""
 
     def refresh(rows: list[Any]) -> None:
-        keys = rows_by_source_key(rows)
+        # Released documents of other streams (a stock opname released by a sales run) keep their payload.
+        keys = rows_by_source_key(row for row in rows if stream.owns(row.data_type))
+        if not keys:
+            return
         log.info("Re-reading %d source records of %d documents before retrying", len(keys), len(rows))
-        ctx = ExtractContext(settings, {}, run_window_placeholder(), run_window_placeholder(), iseller, ledger)
+        now = datetime.now(UTC)  # refetch reads by key; the window is not used
+        ctx = ExtractContext(settings, {}, now, now, iseller, ledger)
         records = stream.refetch(ctx, keys)
         ledger.upsert(stream.map(records, MapContext(settings, ledger.synced_numbers)), run)
 
     return refresh
-
-
-def run_window_placeholder() -> Any:
-    """Refetch reads by key, not by window."""
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

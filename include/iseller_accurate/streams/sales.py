@@ -185,7 +185,11 @@ class SalesStream(Stream):
         )
         outlet_id = str(order.get("outlet_id") or "")
         invoice_number = f"SI/{reference}"
-        base = {"source_key": order_id, "source_number": f"#{reference}", "outlet_id": outlet_id}
+        base: dict[str, Any] = {
+            "source_key": order_id,
+            "source_number": f"#{reference}",
+            "outlet_id": outlet_id,
+        }
         invoice_key = ("sales_invoice", order_id)
         source = {k: v for k, v in order.items() if not k.startswith("_")}
 
@@ -475,7 +479,7 @@ def _lines_by_order(lines: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     lines = lines.assign(taxed=lines["tax_percentage"].map(lambda pct: pct > 0))
     grouped: dict[str, list[dict[str, Any]]] = {}
     for record in lines.sort_values(["order_id", "position"], kind="stable").to_dict("records"):
-        grouped.setdefault(record["order_id"], []).append(record)
+        grouped.setdefault(str(record["order_id"]), []).append({str(k): v for k, v in record.items()})
     return grouped
 
 
