@@ -442,8 +442,12 @@ def stock_on_hand(
                 continue
             if transfer.from_outlet_id == outlet_id and transfer.sent_date < at:
                 quantity -= line.quantity
-            if (transfer.to_outlet_id == outlet_id and transfer.received_date is not None
-                    and transfer.received_date < at and line.received_quantity is not None):
+            if (
+                transfer.to_outlet_id == outlet_id
+                and transfer.received_date is not None
+                and transfer.received_date < at
+                and line.received_quantity is not None
+            ):
                 quantity += line.received_quantity
     return quantity
 
@@ -510,7 +514,9 @@ def build_demo_shop(seed: int = DEFAULT_SEED) -> DemoShop:
             base = 200 if outlet.is_warehouse else 40
             opening_stock[(product.sku, outlet.outlet_id)] = Decimal(base + rng.randrange(0, 20))
 
-    sellable = [p for i, p in enumerate(products) if i not in (NO_SKU_PRODUCT_INDEX, MISSING_IN_ACCURATE_INDEX)]
+    sellable = [
+        p for i, p in enumerate(products) if i not in (NO_SKU_PRODUCT_INDEX, MISSING_IN_ACCURATE_INDEX)
+    ]
     shifts: list[Shift] = []
     orders: list[Order] = []
     order_counter = 1000
@@ -549,8 +555,15 @@ def build_demo_shop(seed: int = DEFAULT_SEED) -> DemoShop:
                         tax_inclusive=tax_inclusive,
                         lines=lines,
                         payments=[
-                            Payment(ids.guid(), order_date, "sale", "success", gateway, gateway_name,
-                                    totals["total_amount"])
+                            Payment(
+                                ids.guid(),
+                                order_date,
+                                "sale",
+                                "success",
+                                gateway,
+                                gateway_name,
+                                totals["total_amount"],
+                            )
                         ],
                         modified_date=order_date,
                         **totals,
@@ -563,8 +576,15 @@ def build_demo_shop(seed: int = DEFAULT_SEED) -> DemoShop:
     voided.payment_status = "refunded"
     voided.cancel_date = voided.order_date + timedelta(minutes=3)
     voided.payments.append(
-        Payment(ids.guid(), voided.cancel_date, "void", "success", voided.payments[0].gateway,
-                voided.payments[0].payment_type_name, voided.total_amount)
+        Payment(
+            ids.guid(),
+            voided.cancel_date,
+            "void",
+            "success",
+            voided.payments[0].gateway,
+            voided.payments[0].payment_type_name,
+            voided.total_amount,
+        )
     )
     # A refund: the first line returned in full the next day.
     refunded = orders[7]
@@ -574,18 +594,29 @@ def build_demo_shop(seed: int = DEFAULT_SEED) -> DemoShop:
     refund_date = refunded.order_date + timedelta(days=1)
     refunded.payment_status = "partially_refunded" if len(refunded.lines) > 1 else "refunded"
     refunded.refund = Refund(
-        ids.guid(), refund_date, refund_amount,
+        ids.guid(),
+        refund_date,
+        refund_amount,
         [RefundLine(first.order_detail_id, first.product_id, first.sku, first.quantity, refund_amount)],
     )
     refunded.payments.append(
-        Payment(ids.guid(), refund_date, "refund", "success", refunded.payments[0].gateway,
-                refunded.payments[0].payment_type_name, refund_amount)
+        Payment(
+            ids.guid(),
+            refund_date,
+            "refund",
+            "success",
+            refunded.payments[0].gateway,
+            refunded.payments[0].payment_type_name,
+            refund_amount,
+        )
     )
     refunded.modified_date = refund_date
 
     def transfer_lines(count: int) -> list[TransferLine]:
-        return [TransferLine(p.product_id, p.sku, Decimal(rng.randrange(2, 10)), None)
-                for p in rng.sample(sellable, count)]
+        return [
+            TransferLine(p.product_id, p.sku, Decimal(rng.randrange(2, 10)), None)
+            for p in rng.sample(sellable, count)
+        ]
 
     transfers: list[Transfer] = []
     sent = datetime(2026, 11, 17, 2, 30, tzinfo=UTC)
@@ -618,9 +649,14 @@ def build_demo_shop(seed: int = DEFAULT_SEED) -> DemoShop:
     take_lines = []
     for product in rng.sample(sellable, 5):
         system = stock_on_hand(opening_stock, orders, transfers, product.sku, kemang.outlet_id, counted_at)
-        take_lines.append(StockTakeLine(product.product_id, product.sku, system,
-                                        system + Decimal(rng.choice([-2, -1, 1, 3]))))
-    stock_takes = [StockTake(ids.guid(), "ST-JKT01-0001", kemang.outlet_id, counted_at, "completed", take_lines)]
+        take_lines.append(
+            StockTakeLine(
+                product.product_id, product.sku, system, system + Decimal(rng.choice([-2, -1, 1, 3]))
+            )
+        )
+    stock_takes = [
+        StockTake(ids.guid(), "ST-JKT01-0001", kemang.outlet_id, counted_at, "completed", take_lines)
+    ]
 
     return DemoShop(
         seed=seed,

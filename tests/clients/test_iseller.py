@@ -260,7 +260,7 @@ def test_create_transfer_refusal_is_a_result(rsps: responses.RequestsMock) -> No
         }
     )
     assert not result.ok and result.reason == "Product with SKU X not found"
-    assert json.loads(api_calls(rsps)[0].request.body)["products"] == [{"sku": "X", "quantity": 2}]  # an exact JSON number
+    assert json.loads(api_calls(rsps)[0].request.body)["products"] == [{"sku": "X", "quantity": 2}]
 
 
 def test_create_transfer_success(rsps: responses.RequestsMock) -> None:

@@ -66,7 +66,9 @@ class FakeAccurate:
         store[number] = stored
         return Result(True, record=stored)
 
-    def bulk_save(self, module: str, records: list[dict[str, Any]], *, idempotent: bool = True) -> list[Result]:
+    def bulk_save(
+        self, module: str, records: list[dict[str, Any]], *, idempotent: bool = True
+    ) -> list[Result]:
         with self.lock:
             self.calls.append((module, len(records)))
             results = [self._save_one(module, dict(r)) for r in records]
@@ -78,12 +80,14 @@ class FakeAccurate:
     def save(self, module: str, record: dict[str, Any], *, idempotent: bool = True) -> Result:
         return self.bulk_save(module, [record])[0]
 
-    def find_by_numbers(self, module: str, numbers: list[str], field: str = "number") -> dict[str, dict[str, Any]]:
+    def find_by_numbers(
+        self, module: str, numbers: list[str], field: str = "number"
+    ) -> dict[str, dict[str, Any]]:
         store = self.records.get(module, {})
         return {n: store[n] for n in numbers if n in store}
 
     def list(self, module: str, *, fields=None, filters=None):
-        (name, value), = filters.items()
+        ((name, value),) = filters.items()
         return [r for r in self.records.get(module, {}).values() if r.get(name) == value]
 
 
@@ -93,23 +97,50 @@ T0 = datetime(2026, 11, 16, 3, 0, tzinfo=UTC)
 def order_docs(n: int, *, bad: set[int] = frozenset(), customer: str | None = None) -> list[Document]:
     docs = []
     if customer:
-        docs.append(Document("customer", customer, source_key="o0", source_date=T0, target_module="customer",
-                             target_number=None, payload={"name": "Budi", "notes": f"iSeller customer {customer}"},
-                             lookup={"field": "notes", "value": f"iSeller customer {customer}"}))
+        docs.append(
+            Document(
+                "customer",
+                customer,
+                source_key="o0",
+                source_date=T0,
+                target_module="customer",
+                target_number=None,
+                payload={"name": "Budi", "notes": f"iSeller customer {customer}"},
+                lookup={"field": "notes", "value": f"iSeller customer {customer}"},
+            )
+        )
     for i in range(n):
         item = "BRG-9999" if i in bad else "BRG-0001"
-        inv = Document("sales_invoice", f"o{i}", source_key=f"o{i}", source_date=T0 + timedelta(minutes=i),
-                       target_module="sales-invoice", target_number=f"SI/T-{i}", source_number=f"#T-{i}",
-                       payload={"number": f"SI/T-{i}", "customerNo": "UMUM",
-                                "detailItem": [{"itemNo": item, "quantity": Decimal("1"), "unitPrice": Decimal("10.50")}]})
+        inv = Document(
+            "sales_invoice",
+            f"o{i}",
+            source_key=f"o{i}",
+            source_date=T0 + timedelta(minutes=i),
+            target_module="sales-invoice",
+            target_number=f"SI/T-{i}",
+            source_number=f"#T-{i}",
+            payload={
+                "number": f"SI/T-{i}",
+                "customerNo": "UMUM",
+                "detailItem": [{"itemNo": item, "quantity": Decimal("1"), "unitPrice": Decimal("10.50")}],
+            },
+        )
         if customer:
             inv.requires.append(("customer", customer))
             inv.refs["customerNo"] = ("customer", customer)
-        rec = Document("sales_receipt", f"o{i}:cash", source_key=f"o{i}", source_date=T0 + timedelta(minutes=i),
-                       target_module="sales-receipt", target_number=f"SR/T-{i}",
-                       payload={"number": f"SR/T-{i}", "detailInvoice": [{"invoiceNo": f"SI/T-{i}",
-                                                                          "paymentAmount": Decimal("10.50")}]},
-                       requires=[("sales_invoice", f"o{i}")])
+        rec = Document(
+            "sales_receipt",
+            f"o{i}:cash",
+            source_key=f"o{i}",
+            source_date=T0 + timedelta(minutes=i),
+            target_module="sales-receipt",
+            target_number=f"SR/T-{i}",
+            payload={
+                "number": f"SR/T-{i}",
+                "detailInvoice": [{"invoiceNo": f"SI/T-{i}", "paymentAmount": Decimal("10.50")}],
+            },
+            requires=[("sales_invoice", f"o{i}")],
+        )
         docs += [inv, rec]
     return docs
 
@@ -144,7 +175,9 @@ def test_bulk_load_posts_everything_once_with_prerequisites_first(ledger):
     report = Loader(ledger, accurate, run()).load_run()
     assert not report.failed and not report.blocked and report.posted == 501
     assert len(accurate.records["sales-invoice"]) == 250 and len(accurate.records["sales-receipt"]) == 250
-    assert [c for c in accurate.calls if c[0] == "sales-invoice"] == [("sales-invoice", 100)] * 2 + [("sales-invoice", 50)]
+    assert [c for c in accurate.calls if c[0] == "sales-invoice"] == [("sales-invoice", 100)] * 2 + [
+        ("sales-invoice", 50)
+    ]
     # the invoice got the number Accurate gave the customer
     assert accurate.records["sales-invoice"]["SI/T-0"]["customerNo"] == "AUTO.00001"
     amount = accurate.records["sales-invoice"]["SI/T-0"]["detailItem"][0]["unitPrice"]
@@ -155,7 +188,9 @@ def test_bad_document_fails_alone_and_its_receipt_is_blocked_then_refresh_posts_
     accurate = FakeAccurate()
     ledger.upsert(order_docs(5, bad={2}), run())
     report = Loader(ledger, accurate, run()).load_run()
-    assert [r.source_id for r in report.failed] == ["o2"] and [r.source_id for r in report.blocked] == ["o2:cash"]
+    assert [r.source_id for r in report.failed] == ["o2"] and [r.source_id for r in report.blocked] == [
+        "o2:cash"
+    ]
     assert "BRG-9999 tidak ditemukan" in report.failed[0].reason
     assert "waits for sales invoice SI/T-2, which failed" in report.blocked[0].reason
     assert "1 of 10" not in report.summary() and report.summary().startswith("2 of 10 not synced")
@@ -194,8 +229,14 @@ def test_overlapping_runs_and_reextraction_never_double_post(ledger, pg_dsn):
     ledger.upsert(order_docs(30), run(1))
     ledger.upsert(order_docs(30), run(2))  # a second trigger covering the same orders
     results = []
-    threads = [threading.Thread(target=lambda r=r: results.append(Loader(Ledger(connect(pg_dsn, autocommit=True)), accurate, r).load_run()))
-               for r in (run(1), run(2))]
+    threads = [
+        threading.Thread(
+            target=lambda r=r: results.append(
+                Loader(Ledger(connect(pg_dsn, autocommit=True)), accurate, r).load_run()
+            )
+        )
+        for r in (run(1), run(2))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -214,7 +255,9 @@ def test_auto_numbered_customer_is_created_once_even_after_a_lost_answer(ledger)
     report = Loader(ledger, accurate, run()).load_run()
     assert not report.failed
     assert len(accurate.records["customer"]) == 1
-    row = ledger.conn.execute("SELECT target_number FROM sync.documents WHERE data_type='customer'").fetchone()
+    row = ledger.conn.execute(
+        "SELECT target_number FROM sync.documents WHERE data_type='customer'"
+    ).fetchone()
     assert row["target_number"] == "AUTO.00001"
 
 

@@ -252,7 +252,11 @@ def test_shift_reads_orders_up_to_and_including_its_close_second():
 
     from include.iseller_accurate.pipeline import ExtractContext
 
-    shift = {"register_shift_id": "s1", "open_date": "2026-11-26T01:48:08", "closed_date": "2026-11-26T01:48:08"}
+    shift = {
+        "register_shift_id": "s1",
+        "open_date": "2026-11-26T01:48:08",
+        "closed_date": "2026-11-26T01:48:08",
+    }
     inside = {**ORDER, "order_id": "o-in", "order_date": "2026-11-26T01:48:08"}
     after = {**ORDER, "order_id": "o-next", "order_date": "2026-11-26T01:48:09"}  # the next shift's
     iseller = _FakeIseller(shift, [inside, after])
