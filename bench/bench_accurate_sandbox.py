@@ -23,9 +23,7 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,6 +37,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from sandbox.accurate.signing import make_headers  # noqa: E402
 from sandbox.demo_shop import build_demo_shop  # noqa: E402
+from tests.pg import free_port  # noqa: E402
+from tests.sandbox_process import run_sandbox  # noqa: E402
 
 BULK_PATH = "/accurate/api/sales-invoice/bulk-save.do"
 ECHO_PATH = "/_sandbox/health"
@@ -111,33 +111,6 @@ class BodyFactory:
                 }
             )
         return json.dumps({"data": records}).encode()
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
-    """Start the sandbox and wait for ``/_sandbox/health``."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.accurate", "--port", str(port), "--seed", "42"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{ECHO_PATH}", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the Accurate sandbox did not start")
 
 
 async def _send(client: httpx.AsyncClient, result: PhaseResult, body: bytes | None) -> None:
@@ -222,9 +195,8 @@ def main() -> None:
     capacity_bodies = [factory.body("CAP") for _ in range(int(args.capacity_seconds * 80))]
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    sandbox = start_sandbox(port)
-    try:
-        process = psutil.Process(sandbox.pid)
+    with run_sandbox("sandbox.accurate", "--seed", "42", port=port) as sandbox:
+        process = psutil.Process(sandbox.process.pid)
         time.sleep(1.1)  # a full token bucket
         paced = asyncio.run(
             paced_phase(base_url, "paced@limit (8/s)", paced_bodies, args.clients, args.seconds, process)
@@ -236,9 +208,6 @@ def main() -> None:
         echo = asyncio.run(
             paced_phase(base_url, "echo baseline (health)", None, args.clients, args.seconds, process)
         )
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)
 
     print(
         f"Accurate sandbox benchmark: {args.clients} clients, bulk-save of {INVOICES_PER_BULK} "

@@ -19,6 +19,7 @@ Run: ``python bench/bench_sales_sync.py [--orders 10000]`` from the repository r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -36,28 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.pg import TempPostgres, free_port  # noqa: E402
+from tests.sandbox_process import run_sandbox  # noqa: E402
 
 ACCURATE_TOKEN = "sandbox-api-token"
 ACCURATE_SECRET = "sandbox-signature-secret"
-
-
-def start_sandbox(module: str, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "--port", str(port), "--seed", "42"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"{module} did not start on port {port}")
 
 
 def environment(pg: TempPostgres, accurate_port: int, iseller_port: int) -> dict[str, str]:
@@ -217,8 +200,10 @@ def main() -> None:
 
     pg = TempPostgres().start()
     accurate_port, iseller_port = free_port(), free_port()
-    procs = [start_sandbox("sandbox.accurate", accurate_port), start_sandbox("sandbox.iseller", iseller_port)]
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(pg.stop)
+        stack.enter_context(run_sandbox("sandbox.accurate", "--seed", "42", port=accurate_port))
+        stack.enter_context(run_sandbox("sandbox.iseller", "--seed", "42", port=iseller_port))
         env = environment(pg, accurate_port, iseller_port)
         os.environ.update(env)
         window_start = datetime.now(UTC) - timedelta(seconds=5)
@@ -260,11 +245,6 @@ def main() -> None:
         print("\nSales sync benchmark")
         for name, value in rows:
             print(f"  {name:<{width}}  {value}")
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=10)
-        pg.stop()
 
 
 if __name__ == "__main__":

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +11,7 @@ import pytest
 import requests
 
 from include.iseller_accurate.clients import AccurateHook, IsellerHook, LocalRateLimiter, OutcomeUnknownError
-from tests.pg import free_port
+from tests.sandbox_process import run_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -25,37 +21,9 @@ ACCURATE_SECRET = "sandbox-signature-secret"
 
 
 def start_sandbox(package: str) -> Iterator[str]:
-    """Run ``python -m <package> --port <free>`` until the test module is done; yield its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", package, "--port", str(port), "--seed", "42"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{package} exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                if requests.get(f"{base}/_sandbox/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{package} did not become healthy")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """Run ``python -m <package>`` until the test module is done; yield its base URL."""
+    with run_sandbox(package, "--seed", "42", timeout=60) as server:
+        yield server.base_url
 
 
 @pytest.fixture(scope="module")

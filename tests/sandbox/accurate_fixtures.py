@@ -9,11 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-import os
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,8 +23,9 @@ import httpx
 import pytest
 
 from sandbox.accurate.signing import make_headers
+from tests.pg import free_port
+from tests.sandbox_process import run_sandbox
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sandbox-api-token"
 SECRET = "sandbox-signature-secret"
 #: Seeded names the tests rely on (from sandbox/demo_shop.py).
@@ -37,13 +34,6 @@ KEMANG = "Gudang Kemang"
 DAGO = "Gudang Dago"
 CENTRAL = "Gudang Pusat"
 CENTRAL_BRANCH = "Kantor Pusat"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def decimal_json(response: httpx.Response) -> Any:
@@ -68,43 +58,13 @@ class AccurateServer:
 def run_accurate_server(
     *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[AccurateServer]:
-    """Start the sandbox on a free port (unless ``--port`` comes from ``env``), wait for health, stop it."""
-    port = port or free_port()
-    command = [sys.executable, "-m", "sandbox.accurate", "--host", "127.0.0.1", *args]
-    if "ACCURATE_SANDBOX_PORT" not in (env or {}):
-        command += ["--port", str(port)]
-    else:
-        port = int((env or {})["ACCURATE_SANDBOX_PORT"])
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ACCURATE_")}
-    full_env.update({"PYTHONPATH": str(REPO_ROOT), **(env or {})})
-    log_file = tempfile.NamedTemporaryFile(prefix="accurate-sandbox-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT
-    )
-    server = AccurateServer(f"http://127.0.0.1:{port}", process, Path(log_file.name))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"Accurate sandbox exited early:\n{server.log()}")
-            try:
-                if httpx.get(f"{server.base_url}/_sandbox/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Accurate sandbox did not come up:\n{server.log()}")
-            time.sleep(0.05)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log_file.close()
-        os.unlink(log_file.name)
+    """Start the sandbox on a free port (or ``ACCURATE_SANDBOX_PORT`` from ``env``), wait, stop it."""
+    if env and "ACCURATE_SANDBOX_PORT" in env:
+        port = int(env["ACCURATE_SANDBOX_PORT"])
+    with run_sandbox(
+        "sandbox.accurate", *args, port=port, env=env, drop_env_prefixes=("ACCURATE_",)
+    ) as server:
+        yield AccurateServer(server.base_url, server.process, server.log_path)
 
 
 class AccurateApi:

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,16 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.sandbox_process import run_sandbox
+
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -64,52 +54,11 @@ class IsellerServer:
 @contextlib.contextmanager
 def run_iseller_server(seed: int = 42, token_ttl: int | None = None, *extra: str) -> Iterator[IsellerServer]:
     """Start the sandbox on a free port, wait for ``/_sandbox/health``, stop it afterwards."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "sandbox.iseller",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--seed",
-        str(seed),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+    args = ["--seed", str(seed), "--log-level", "warning", *extra]
     if token_ttl is not None:
-        command += ["--token-ttl", str(token_ttl)]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    env.pop("ISELLER_CLIENT_ID", None)
-    env.pop("ISELLER_CLIENT_SECRET", None)
-    log_file = tempfile.NamedTemporaryFile(prefix="iseller-sandbox-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    server = IsellerServer(f"http://127.0.0.1:{port}", seed, process, Path(log_file.name))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"iSeller sandbox exited early:\n{server.log()}")
-            try:
-                if httpx.get(f"{server.base_url}/_sandbox/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"iSeller sandbox did not come up:\n{server.log()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log_file.close()
-        os.unlink(log_file.name)
+        args += ["--token-ttl", str(token_ttl)]
+    with run_sandbox("sandbox.iseller", *args, drop_env_prefixes=("ISELLER_CLIENT_",)) as server:
+        yield IsellerServer(server.base_url, seed, server.process, server.log_path)
 
 
 def get_token(client: httpx.Client) -> dict[str, Any]:
