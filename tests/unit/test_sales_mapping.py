@@ -264,3 +264,14 @@ def test_shift_reads_orders_up_to_and_including_its_close_second():
     params = {"register_shift_id": "s1", "register_id": "r1", "outlet_id": OUTLET}
     records = SalesStream().extract(ExtractContext(SETTINGS, params, now, now, iseller=iseller))
     assert [r["order_id"] for r in records] == ["o-in"]
+
+
+def test_cash_rounding_down_becomes_an_invoice_discount_and_up_is_noted():
+    down = {**ORDER, "rounding_amount": Decimal("-49.00"), "total_amount": Decimal("123951.00")}
+    payload = _map(down)[("sales_invoice", ORDER["order_id"])].payload
+    assert payload["cashDiscount"] == Decimal("49.00") and "pembulatan -49.00" in payload["description"]
+    both = {**down, "total_discount_amount": Decimal("7500.50")}  # 1000.50 order discount + rounding
+    assert _map(both)[("sales_invoice", ORDER["order_id"])].payload["cashDiscount"] == Decimal("1049.50")
+    up = {**ORDER, "rounding_amount": Decimal("51.00")}
+    payload = _map(up)[("sales_invoice", ORDER["order_id"])].payload
+    assert "cashDiscount" not in payload and "pembulatan 51.00" in payload["description"]

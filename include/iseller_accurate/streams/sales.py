@@ -542,9 +542,14 @@ def _invoice_payload(
         "taxable": _decimal(order.get("total_tax_amount")) > 0,
         "detailItem": detail,
     }
+    # Cash rounding: a total rounded down (negative rounding_amount) is a discount on the invoice,
+    # so the receipt of what the customer paid settles it exactly. A total rounded up has no field
+    # in Accurate's sales invoice to carry it; it is noted in the description (see the README).
+    rounding = _decimal(order.get("rounding_amount"))
+    if rounding < 0:
+        order_discount = max(order_discount, ZERO) - rounding
     if order_discount > 0:
         payload["cashDiscount"] = order_discount
-    rounding = _decimal(order.get("rounding_amount"))
     if rounding:
         payload["description"] += f"; pembulatan {rounding}"
     return payload
