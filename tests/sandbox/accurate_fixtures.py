@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 
 from sandbox.accurate.signing import make_headers
 from tests.pg import free_port
-from tests.sandbox_process import run_sandbox
+from tests.sandbox_process import decimal_json, run_sandbox, serve_in_thread, wait_until
 
 TOKEN = "sandbox-api-token"
 SECRET = "sandbox-signature-secret"
@@ -34,11 +34,6 @@ KEMANG = "Gudang Kemang"
 DAGO = "Gudang Dago"
 CENTRAL = "Gudang Pusat"
 CENTRAL_BRANCH = "Kantor Pusat"
-
-
-def decimal_json(response: httpx.Response) -> Any:
-    """The body with fractional numbers read as ``Decimal``."""
-    return json.loads(response.text, parse_float=Decimal)
 
 
 @dataclass
@@ -238,18 +233,6 @@ class WebhookReceiver:
             self.fail_first = fail_first
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until ``predicate`` answers something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 @contextlib.contextmanager
 def run_webhook_receiver() -> Iterator[WebhookReceiver]:
     """Run a :class:`WebhookReceiver` on a free port in a thread."""
@@ -270,15 +253,9 @@ def run_webhook_receiver() -> Iterator[WebhookReceiver]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/integrations/accurate/webhook?token=t"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(Handler) as base_url:
+        receiver.url = f"{base_url}/integrations/accurate/webhook?token=t"
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,16 @@ import contextlib
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.sandbox_process import run_sandbox
+from tests.sandbox_process import decimal_json, run_sandbox, serve_in_thread, wait_until
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
@@ -70,11 +68,6 @@ def get_token(client: httpx.Client) -> dict[str, Any]:
     response.raise_for_status()
     answer: dict[str, Any] = response.json()
     return answer
-
-
-def decimal_json(response: httpx.Response) -> Any:
-    """A response body with every JSON number that has a fraction read as ``Decimal``."""
-    return json.loads(response.text, parse_float=Decimal)
 
 
 class IsellerApi:
@@ -180,18 +173,6 @@ class Receiver:
             self.script.clear()
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``predicate`` until it answers something truthy, or fail."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def run_receiver() -> Iterator[Receiver]:
     """Run a :class:`Receiver` on a free port in a thread."""
@@ -214,15 +195,9 @@ def run_receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(Handler) as base_url:
+        receiver.base_url = base_url
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
