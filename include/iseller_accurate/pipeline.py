@@ -34,6 +34,7 @@ from typing import Any
 
 from include.iseller_accurate.ledger import Document, Ledger, LedgerRow, RunRef
 from include.iseller_accurate.settings import SyncSettings
+from include.iseller_accurate.utc import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,11 @@ def run_window(stream: Stream, ledger: Ledger, context: dict[str, Any]) -> tuple
     """
     params = context.get("params") or {}
     if params.get("window_start") and params.get("window_end"):
-        return _aware(params["window_start"]), _aware(params["window_end"])
+        return as_utc(params["window_start"]), as_utc(params["window_end"])
     end = _run_time(context)
     start = context.get("data_interval_start")
     if start is not None and context.get("data_interval_end") is not None and start < end:
-        return _aware(start), end
+        return as_utc(start), end
     cursor = ledger.cursor(stream.name)
     if cursor is None:
         return end - stream.initial_lookback, end
@@ -133,20 +134,12 @@ def run_window(stream: Stream, ledger: Ledger, context: dict[str, Any]) -> tuple
 def _run_time(context: dict[str, Any]) -> datetime:
     for key in ("data_interval_end", "logical_date"):
         if context.get(key) is not None:
-            return _aware(context[key])
+            return as_utc(context[key])
     dag_run = context.get("dag_run")
     run_after = getattr(dag_run, "run_after", None)
     if run_after is not None:
-        return _aware(run_after)
+        return as_utc(run_after)
     return datetime.now(UTC)
-
-
-def _aware(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def extract_documents(

@@ -34,6 +34,7 @@ from psycopg.types.json import Jsonb
 
 from include.iseller_accurate import jsonutil
 from include.iseller_accurate.ledger import Ledger, RunRef, connect, migrate
+from include.iseller_accurate.utc import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -723,21 +724,13 @@ def history_cursor(conn: psycopg.Connection[Any]) -> datetime | None:
 # task entry points of the maintenance DAG
 
 
-def _aware(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def run_time(context: Mapping[str, Any]) -> datetime:
     """The moment a run stands for (its interval end, logical date or run_after), never "now" if known."""
     for key in ("data_interval_end", "logical_date"):
         if context.get(key) is not None:
-            return _aware(context[key])
+            return as_utc(context[key])
     run_after = getattr(context.get("dag_run"), "run_after", None)
-    return _aware(run_after) if run_after is not None else datetime.now(UTC)
+    return as_utc(run_after) if run_after is not None else datetime.now(UTC)
 
 
 def run_renewal() -> dict[str, Any]:
@@ -771,8 +764,8 @@ def run_catch_up(context: Mapping[str, Any]) -> dict[str, Any]:
         start, end = history_window(
             history_cursor(ledger.conn),
             run_time(context),
-            _aware(params["window_start"]) if explicit else None,
-            _aware(params["window_end"]) if explicit else None,
+            as_utc(params["window_start"]) if explicit else None,
+            as_utc(params["window_end"]) if explicit else None,
         )
         summary = catch_up(accurate, ledger, start, end)
         if not explicit:
