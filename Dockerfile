@@ -19,3 +19,5 @@ COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 sandbox/ /opt/airflow/sandbox/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+# Used by airflow-init to write the simple auth manager's passwords file.
+COPY --chown=airflow:0 scripts/compose/auth_passwords.py /opt/airflow/bin/auth_passwords.py

@@ -228,3 +228,88 @@ def test_image_requirements_leave_out_only_dev_tools() -> None:
     assert set(dev) <= required, (
         f"dev-requirements.txt names packages not in requirements.txt: {set(dev) - required}"
     )
+
+
+def test_task_note_connection_signs_in_as_a_user_role_account(compose: dict[str, Any]) -> None:
+    """``airflow_api`` (task notes) logs in as a simple-auth-manager user with role ``user``."""
+    env = compose["services"]["airflow-worker"]["environment"]
+    conn = json.loads(interpolate_defaults(env["AIRFLOW_CONN_AIRFLOW_API"]))
+    assert conn["conn_type"] == "http"
+    assert conn["host"] == "http://airflow-apiserver:8080"
+    assert "airflow-apiserver" in compose["services"]
+    users = dict(
+        entry.split(":", 1)
+        for entry in interpolate_defaults(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]).split(",")
+    )
+    assert users[conn["login"]] == "user"  # may edit task instances, not administer Airflow
+    assert list(users.values()).count("admin") == 1
+    init_env = compose["services"]["airflow-init"]["environment"]
+    assert interpolate_defaults(init_env["NOTES_USER"]) == conn["login"]
+    assert "AIRFLOW_NOTES_PASSWORD:?" in init_env["NOTES_PASSWORD"]
+    assert "AIRFLOW_NOTES_PASSWORD:?" in env["AIRFLOW_CONN_AIRFLOW_API"]
+    assert "/opt/airflow/bin/auth_passwords.py" in "\n".join(compose["services"]["airflow-init"]["command"])
+
+
+def _write_passwords(path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    script = REPO / "scripts" / "compose" / "auth_passwords.py"
+    return subprocess.run(
+        [sys.executable, str(script), str(path)],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_init_writes_the_passwords_file_for_both_accounts(tmp_path: Path) -> None:
+    pwfile = tmp_path / "auth" / "passwords.json"
+    notes = {"NOTES_USER": "sync-notes", "NOTES_PASSWORD": "n0tes-secret"}
+    first = _write_passwords(pwfile, ADMIN_USER="admin", **notes)
+    assert first.returncode == 0, first.stderr
+    stored = json.loads(pwfile.read_text())
+    assert stored["sync-notes"] == "n0tes-secret"
+    assert len(stored["admin"]) >= 20
+    assert f"admin / {stored['admin']}" in first.stdout  # generated: shown once
+    assert "n0tes-secret" not in first.stdout + first.stderr  # the service password never printed
+    assert pwfile.stat().st_mode & 0o777 == 0o600
+
+    again = _write_passwords(pwfile, ADMIN_USER="admin", **notes)  # a restart keeps the admin password
+    assert again.returncode == 0 and json.loads(pwfile.read_text())["admin"] == stored["admin"]
+    assert stored["admin"] not in again.stdout
+
+    stored["someone-else"] = "kept"
+    pwfile.write_text(json.dumps(stored))
+    rotated = _write_passwords(
+        pwfile,
+        ADMIN_USER="admin",
+        ADMIN_PASSWORD="from-env",
+        NOTES_USER="sync-notes",
+        NOTES_PASSWORD="rotated",
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert json.loads(pwfile.read_text()) == {
+        "admin": "from-env",
+        "sync-notes": "rotated",
+        "someone-else": "kept",
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"ADMIN_USER": "admin", "NOTES_USER": "sync-notes", "NOTES_PASSWORD": ""}, "AIRFLOW_NOTES_PASSWORD"),
+        ({"ADMIN_USER": "ops", "NOTES_USER": "ops", "NOTES_PASSWORD": "x"}, "must differ"),
+    ],
+)
+def test_init_refuses_a_bad_notes_account(tmp_path: Path, env: dict[str, str], reason: str) -> None:
+    result = _write_passwords(tmp_path / "passwords.json", **env)
+    assert result.returncode != 0 and reason in result.stderr
+    assert not (tmp_path / "passwords.json").exists()
+
+
+def test_init_refuses_a_damaged_passwords_file(tmp_path: Path) -> None:
+    pwfile = tmp_path / "passwords.json"
+    pwfile.write_text("{not json")
+    result = _write_passwords(pwfile, ADMIN_USER="admin", NOTES_USER="sync-notes", NOTES_PASSWORD="x")
+    assert result.returncode != 0 and "remove it to start over" in result.stderr
+    assert pwfile.read_text() == "{not json"
