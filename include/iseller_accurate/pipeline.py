@@ -29,12 +29,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from include.iseller_accurate.ledger import Document, Ledger, LedgerRow, RunRef
 from include.iseller_accurate.settings import SyncSettings
-from include.iseller_accurate.utc import as_utc
+from include.iseller_accurate.utc import as_utc, run_time
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def run_window(stream: Stream, ledger: Ledger, context: dict[str, Any]) -> tuple
     params = context.get("params") or {}
     if params.get("window_start") and params.get("window_end"):
         return as_utc(params["window_start"]), as_utc(params["window_end"])
-    end = _run_time(context)
+    end = run_time(context)
     start = context.get("data_interval_start")
     if start is not None and context.get("data_interval_end") is not None and start < end:
         return as_utc(start), end
@@ -129,17 +129,6 @@ def run_window(stream: Stream, ledger: Ledger, context: dict[str, Any]) -> tuple
     if cursor is None:
         return end - stream.initial_lookback, end
     return min(cursor - stream.overlap, end), end
-
-
-def _run_time(context: dict[str, Any]) -> datetime:
-    for key in ("data_interval_end", "logical_date"):
-        if context.get(key) is not None:
-            return as_utc(context[key])
-    dag_run = context.get("dag_run")
-    run_after = getattr(dag_run, "run_after", None)
-    if run_after is not None:
-        return as_utc(run_after)
-    return datetime.now(UTC)
 
 
 def extract_documents(

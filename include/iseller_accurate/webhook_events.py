@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 
 from include.iseller_accurate import jsonutil
 from include.iseller_accurate.ledger import Ledger, RunRef, connect, migrate
-from include.iseller_accurate.utc import as_utc
+from include.iseller_accurate.utc import as_utc, run_time
 
 log = logging.getLogger(__name__)
 
@@ -722,15 +722,6 @@ def history_cursor(conn: psycopg.Connection[Any]) -> datetime | None:
 
 # ---------------------------------------------------------------------------------------------
 # task entry points of the maintenance DAG
-
-
-def run_time(context: Mapping[str, Any]) -> datetime:
-    """The moment a run stands for (its interval end, logical date or run_after), never "now" if known."""
-    for key in ("data_interval_end", "logical_date"):
-        if context.get(key) is not None:
-            return as_utc(context[key])
-    run_after = getattr(context.get("dag_run"), "run_after", None)
-    return as_utc(run_after) if run_after is not None else datetime.now(UTC)
 
 
 def run_renewal() -> dict[str, Any]:

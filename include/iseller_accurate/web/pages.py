@@ -420,6 +420,20 @@ def _page_params(request: Request) -> dict[str, str | None]:
     return {name: request.query_params.get(name) for name in names}
 
 
+async def _list_page(
+    request: Request, spec: TableSpec, after: str | None, before: str | None, size: int
+) -> Response:
+    """A list page for the signed-in user (rendered off the event loop), or the login redirect."""
+    user = await _user_or_none(request)
+    if user is None:
+        return _login_redirect(request)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(
+        _render_list, request, user, spec, _page_params(request), after, before, size
+    )
+
+
 @router.get("/sync-status", response_class=HTMLResponse, name="operator_sync_status")
 async def sync_status_page(
     request: Request,
@@ -428,14 +442,7 @@ async def sync_status_page(
     size: Annotated[int, Query(ge=1, le=listing.MAX_PAGE_SIZE)] = listing.DEFAULT_PAGE_SIZE,
 ) -> Response:
     """Sync Status: iSeller-to-Accurate documents."""
-    user = await _user_or_none(request)
-    if user is None:
-        return _login_redirect(request)
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(
-        _render_list, request, user, DOCUMENTS, _page_params(request), after, before, size
-    )
+    return await _list_page(request, DOCUMENTS, after, before, size)
 
 
 @router.get("/webhook-log", response_class=HTMLResponse, name="operator_webhook_log")
@@ -446,14 +453,7 @@ async def webhook_log_page(
     size: Annotated[int, Query(ge=1, le=listing.MAX_PAGE_SIZE)] = listing.DEFAULT_PAGE_SIZE,
 ) -> Response:
     """Webhook Log: Accurate-to-iSeller events."""
-    user = await _user_or_none(request)
-    if user is None:
-        return _login_redirect(request)
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(
-        _render_list, request, user, WEBHOOK_EVENTS, _page_params(request), after, before, size
-    )
+    return await _list_page(request, WEBHOOK_EVENTS, after, before, size)
 
 
 @router.get("/run", name="operator_run_documents")
