@@ -243,7 +243,7 @@ class SecretScanner:
         text_columns: list[tuple[str, str]],
     ) -> int:
         key = _primary_key(conn, schema, table)
-        selected = [sql.SQL("ctid::text")]
+        selected: list[sql.Composable] = [sql.SQL("ctid::text")]
         selected += [sql.Identifier(k) for k in key]
         for column, data_type in text_columns:
             ident = sql.Identifier(column)
@@ -252,7 +252,7 @@ class SecretScanner:
             sql.SQL(", ").join(selected), sql.Identifier(schema), sql.Identifier(table)
         )
         count = 0
-        with conn.cursor(name=None) as cur:
+        with conn.cursor() as cur:
             cur.execute(query)
             for row in cur:
                 count += 1
