@@ -26,7 +26,7 @@ cat <<BANNER
  iSeller -> Accurate sync demo is running
 
    Airflow UI        $AIRFLOW__API__BASE_URL
-   login             $AIRFLOW_ADMIN_USER / $AIRFLOW_ADMIN_PASSWORD
+   login             $(sync_login_hint)
    Airflow REST API  $AIRFLOW_URL/api/v2   (token: POST $AIRFLOW_URL/auth/token)
    Accurate sandbox  $ACCURATE_SANDBOX_URL
    iSeller sandbox   $ISELLER_SANDBOX_URL

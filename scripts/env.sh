@@ -71,6 +71,16 @@ export ISELLER_CLIENT_ID="${ISELLER_CLIENT_ID:-sandbox-client}"
 export ISELLER_CLIENT_SECRET="${ISELLER_CLIENT_SECRET:-sandbox-secret}"
 export ISELLER_WEBHOOK_API_KEY="${ISELLER_WEBHOOK_API_KEY:-sandbox-webhook-key}"
 
+# The login as scripts print it: the local default password is shown; any other one stays out of
+# terminals and CI job logs (only this file expands the secret variables).
+sync_login_hint() {
+    if [ "$AIRFLOW_ADMIN_PASSWORD" = "admin" ]; then
+        printf '%s / admin' "$AIRFLOW_ADMIN_USER"
+    else
+        printf '%s / (the password in AIRFLOW_ADMIN_PASSWORD)' "$AIRFLOW_ADMIN_USER"
+    fi
+}
+
 # --- Airflow --------------------------------------------------------------------------------------
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$SYNC_LOCAL_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$REPO/dags}"

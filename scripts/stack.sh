@@ -186,7 +186,7 @@ up() {
 
     wait_healthy
     "$PYTHON" "$REPO/scripts/seed.py" "$@"
-    log "stack up in $((SECONDS - t0))s: Airflow $AIRFLOW__API__BASE_URL (login $AIRFLOW_ADMIN_USER / $AIRFLOW_ADMIN_PASSWORD)"
+    log "stack up in $((SECONDS - t0))s: Airflow $AIRFLOW__API__BASE_URL (login $(sync_login_hint))"
 }
 
 # All descendants of a pid (children that left the process group included).

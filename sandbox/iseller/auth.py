@@ -4,7 +4,9 @@ Public facts: ``POST /oauth/token`` with ``grant_type=client_credentials`` (or `
 and ``client_id``/``client_secret`` answers ``access_token``, ``token_type: bearer``,
 ``expires_in`` (about 14 days), ``refresh_token`` and ``resource_url`` (the store's base URL); an API
 call with an expired token gets HTTP 401 and the client refreshes. The sandbox adds
-``POST /_sandbox/tokens/expire`` to make every access token expire at once.
+``POST /_sandbox/tokens/expire`` to make every access token expire at once, and
+``GET /_sandbox/tokens/issued``: every access and refresh token it ever handed out (the secret-leak
+scan of the end-to-end tests looks for each of them in logs and databases).
 
 Assumption: a refresh token is single-use (refreshing rotates both tokens) and never expires.
 """
@@ -45,6 +47,8 @@ class TokenStore:
         self.clock = clock
         self._access: dict[str, IssuedToken] = {}
         self._refresh: dict[str, IssuedToken] = {}
+        #: Every pair ever issued, oldest first (refreshed or expired ones included).
+        self.issued: list[IssuedToken] = []
 
     def check_client(self, client_id: str | None, client_secret: str | None) -> bool:
         """Whether the client credentials are the sandbox's (compared in constant time)."""
@@ -62,6 +66,7 @@ class TokenStore:
         )
         self._access[token.access_token] = token
         self._refresh[token.refresh_token] = token
+        self.issued.append(token)
         return token
 
     def refresh(self, refresh_token: str) -> IssuedToken | None:

@@ -97,6 +97,14 @@ async def expire_tokens(request: Request) -> SandboxJSONResponse:
     return SandboxJSONResponse({"status": True, "expired": sandbox_state(request).tokens.expire_all()})
 
 
+@router.get("/tokens/issued")
+async def issued_tokens(request: Request) -> SandboxJSONResponse:
+    """Every access and refresh token handed out since start, oldest first (sandbox secrets only)."""
+    issued = sandbox_state(request).tokens.issued
+    rows = [{"access_token": t.access_token, "refresh_token": t.refresh_token} for t in issued]
+    return SandboxJSONResponse({"status": True, "tokens": rows, "count": len(rows)})
+
+
 @router.post("/webhooks")
 async def configure_webhooks(request: Request) -> SandboxJSONResponse:
     """``{"order_url", "api_key"}``: where order notifications go (``order_url: null`` stops them)."""

@@ -4,7 +4,8 @@
 and run ``pytest tests/e2e`` with the environment of scripts/env.sh (``. scripts/env.sh``).
 Without a running stack these tests are skipped, except in CI (env ``CI``) or under ``make test``
 (env ``SYNC_STACK_REQUIRED``), where a missing stack is an error.
-Every test under tests/e2e is marked ``e2e``.
+Every test under tests/e2e is marked ``e2e``. The secret-leak scan (test_zz_secret_scan_e2e.py) is
+moved to the end of the session, after every other test that drives the stack.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from tests.e2e import airflow_api
 from tests.e2e.airflow_api import AirflowAPI, skip_or_fail, stack_is_up
 
 E2E_DIR = Path(__file__).resolve().parent
+#: Runs after every other collected test: it scans what they left in logs, pages and databases.
+RUN_LAST = E2E_DIR / "test_zz_secret_scan_e2e.py"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+    # A stable sort: every other test keeps its place.
+    items.sort(key=lambda item: Path(str(item.path)).resolve() == RUN_LAST)
 
 
 @pytest.fixture(scope="session")

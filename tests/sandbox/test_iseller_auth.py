@@ -196,3 +196,24 @@ def test_control_routes_need_no_token(iseller_server: IsellerServer) -> None:
     with iseller_server.client() as client:
         assert client.get("/_sandbox/health").json()["status"] == "ok"
         assert client.get("/_sandbox/state").json()["orders"] >= 90
+
+
+def test_issued_tokens_lists_every_pair_ever_handed_out(iseller_server: IsellerServer) -> None:
+    """The secret-leak scan needs the tokens Airflow got, the refreshed ones included."""
+    with iseller_server.client() as client:
+        first = _token(
+            client, grant_type="client_credentials", client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+        ).json()
+        second = _token(
+            client,
+            grant_type="refresh_token",
+            refresh_token=first["refresh_token"],
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+        ).json()
+        issued = client.get("/_sandbox/tokens/issued")
+        assert issued.status_code == 200
+        pairs = [(t["access_token"], t["refresh_token"]) for t in issued.json()["tokens"]]
+        assert (first["access_token"], first["refresh_token"]) in pairs  # rotated away, still listed
+        assert (second["access_token"], second["refresh_token"]) in pairs
+        assert issued.json()["count"] == len(pairs)
