@@ -158,12 +158,14 @@ class Reader:
         negative: bool = False,
         maximum: Decimal = ACCURATE_MAX_AMOUNT,
         limit_name: str | None = None,
-        places: bool = True,
+        places: bool = False,
     ) -> Decimal:
-        """A finite decimal (None and "" are 0) within Accurate's range and 6 decimal places.
+        """A finite decimal (None and "" are 0) within Accurate's range.
 
         ``negative`` allows values below 0; ``maximum`` (named ``limit_name`` in the reason when it
-        is a settings limit) caps the absolute value.
+        is a settings limit) caps the absolute value; ``places`` refuses more than Accurate's 6
+        decimal places (quantities: Accurate would round the stock; amounts are left to Accurate's
+        rounding, a millionth of a rupiah).
         """
         try:
             return self._number(value, field, negative, maximum, limit_name, places)

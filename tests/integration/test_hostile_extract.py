@@ -141,7 +141,7 @@ def load(ledger, accurate, stream, iseller, try_number: int = 1):
     return Loader(ledger, accurate, run(try_number), refresh=refresh).load_run()
 
 
-def test_nul_in_a_product_name_costs_only_nothing_the_other_orders_are_stored_and_posted(ledger):
+def test_nul_in_a_product_name_is_cleaned_and_the_other_orders_are_stored_and_posted(ledger):
     iseller, accurate = FakeIseller(), FakeAccurate()
     iseller.orders = [order(1), order(2, name="Gula\x00Aren"), order(3), order(4)]
     summary = extract(SalesStream(), iseller, ledger)

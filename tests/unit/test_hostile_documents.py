@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from include.iseller_accurate import jsonutil
 from include.iseller_accurate.pipeline import MapContext
 from include.iseller_accurate.settings import SettingsError, parse_settings
 from include.iseller_accurate.streams.sales import SalesStream
@@ -111,6 +112,20 @@ def test_nul_in_a_product_name_is_cleaned_and_recorded_not_fatal():
     assert "order #JKT01-1002" in invoice.cleaned[0]
     assert "\x00" not in str(invoice.source)
     assert not _invoice(docs, 1).cleaned
+
+
+def test_a_name_that_looks_like_the_decimal_marker_stays_text():
+    """The ledger's JSON writes Decimals through a NUL-prefixed marker: a product name holding that
+    marker must not turn into a number."""
+    docs = _sales(_with_line(1, 1, product_name="\x00dec:1e9"))
+    invoice = _invoice(docs, 1)
+    assert jsonutil.loads(jsonutil.dumps(invoice.payload))["detailItem"][0]["detailNotes"] == "dec:1e9"
+
+
+def test_money_with_many_decimal_places_is_left_to_accurates_rounding_but_a_quantity_is_not():
+    docs = _sales(_with_line(1, 1, base_price="65000.1234567"), _with_line(2, 1, quantity="1.0000001"))
+    assert _invoice(docs, 1).status == "pending"
+    assert "more than 6 decimal places" in _invoice(docs, 2).reason
 
 
 def test_a_bad_payment_fails_the_receipt_not_the_invoice():

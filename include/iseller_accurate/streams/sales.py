@@ -683,7 +683,7 @@ def _refund_lines(
         if not isinstance(line, dict):
             raise reader.fail("refund_details", f"{kind_of(line)} where a line is expected")
         field = "returned_quantity" if "returned_quantity" in line else "quantity"
-        quantity = reader.number(line.get(field), field, negative=True, places=False)
+        quantity = reader.number(line.get(field), field, negative=True)
         if quantity <= 0:
             continue
         quantity = reader.quantity(quantity, field, limits)
