@@ -67,7 +67,28 @@ BAD_LINE_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "problem"), BAD_LINE_VALUES)
+LINE_IDS = [
+    "quantity-abc",
+    "quantity-NaN-text",
+    "quantity-Infinity-text",
+    "quantity-NaN-decimal",
+    "quantity-inf-float",
+    "quantity-list",
+    "quantity-object",
+    "quantity-bool",
+    "quantity-negative",
+    "quantity-1e12",
+    "quantity-1e-7",
+    "base_price-comma",
+    "base_price-negative",
+    "discount-1e999999999",
+    "tax-250",
+    "sku-list",
+    "sku-NUL",
+]
+
+
+@pytest.mark.parametrize(("field", "value", "problem"), BAD_LINE_VALUES, ids=LINE_IDS)
 def test_a_bad_line_value_fails_only_its_order_with_order_line_and_field(field, value, problem):
     docs = _sales(_order(1), _with_line(2, 1, **{field: value}), _order(3))
     bad = _invoice(docs, 2)
@@ -91,6 +112,18 @@ def test_a_bad_line_value_fails_only_its_order_with_order_line_and_field(field, 
         ("order_reference", "#JKT01\n1002", "control characters"),
         ("order_reference", {"x": 1}, "an object where text is expected"),
         ("external_customer_id", "CUST\x00-1", "control characters"),
+    ],
+    ids=[
+        "closed_date-day-first",
+        "order_date-month-13",
+        "closed_date-year-9999",
+        "closed_date-year-1",
+        "closed_date-epoch-number",
+        "total_discount-abc",
+        "rounding-NaN",
+        "reference-newline",
+        "reference-object",
+        "customer_number-NUL",
     ],
 )
 def test_a_bad_order_field_fails_only_that_order(field, value, problem):
@@ -232,6 +265,14 @@ def _transfers(*transfers):
         ("received_quantity", [5], "a list where a number is expected"),
         ("sku", "BRG\x00-0001", "control characters"),
     ],
+    ids=[
+        "quantity-abc",
+        "quantity-NaN",
+        "quantity-1e12",
+        "quantity-1e-7",
+        "received_quantity-list",
+        "sku-NUL",
+    ],
 )
 def test_a_bad_transfer_line_fails_only_that_transfer(field, value, problem):
     bad = _transfer(2)
@@ -247,7 +288,9 @@ def test_a_bad_transfer_line_fails_only_that_transfer(field, value, problem):
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("sent_date", "25/11/2026"), ("received_date", "9999-12-31T23:59:59")]
+    ("field", "value"),
+    [("sent_date", "25/11/2026"), ("received_date", "9999-12-31T23:59:59")],
+    ids=["sent_date-day-first", "received_date-year-9999"],
 )
 def test_a_bad_transfer_date_fails_that_transfer(field, value):
     docs = _transfers(_transfer(1), _transfer(2, **{field: value}))
@@ -290,6 +333,7 @@ def _takes(*takes):
         ("system_quantity", {"q": 1}, "an object where a number is expected"),
         ("sku", "BRG\x01", "control characters"),
     ],
+    ids=["counted-abc", "counted-NaN", "counted-1e12", "system-object", "sku-control"],
 )
 def test_a_bad_stock_take_line_fails_only_that_stock_take(field, value, problem):
     bad = _take(2)
