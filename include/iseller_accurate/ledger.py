@@ -590,7 +590,10 @@ def _storable(doc: Document) -> Document:
     except (FieldProblem, TypeError, ValueError, RecursionError) as exc:
         source, changed = {"unstorable": repr(doc.source)[:2000]}, [f"source ({exc})"]
     if changed and not cleaned:
-        cleaned.append(f"{label}: {', '.join(changed[:5])}: text cleaned before storing")
+        cleaned.append(
+            f"{label}: {', '.join(changed[:5])}: changed before storing (text cleaned, or nesting"
+            " deeper than 32 levels left out)"
+        )
     changes["source"] = source
     for name in ("refs", "lookup"):
         value = getattr(doc, name)

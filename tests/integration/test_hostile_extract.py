@@ -343,3 +343,34 @@ def test_a_bad_transfer_and_a_bad_stock_take_fail_alone_through_extract(ledger):
     assert set(takes) == {"take-1", "take-2"}
     assert takes["take-2"]["status"] == "failed" and "field counted_quantity" in takes["take-2"]["reason"]
     assert takes["take-1"]["status"] == "failed" and "unit cost" in takes["take-1"]["reason"]
+
+
+def test_a_source_record_nested_thousands_deep_is_stored_cut_short(ledger):
+    deep: dict = {}
+    node = deep
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    doc = Document(
+        "sales_invoice",
+        "o1",
+        source_key="o1",
+        source_date=T0,
+        target_module="sales-invoice",
+        target_number="SI/T-1",
+        payload={"number": "SI/T-1"},
+        source={"extra": deep},
+    )
+    good = Document(
+        "sales_invoice",
+        "o2",
+        source_key="o2",
+        source_date=T0,
+        target_module="sales-invoice",
+        target_number="SI/T-2",
+        payload={"number": "SI/T-2"},
+    )
+    ledger.upsert([doc, good], run())
+    stored = rows(ledger)
+    assert stored["o1"]["status"] == stored["o2"]["status"] == "pending"
+    assert "nested too deep" in str(stored["o1"]["source"]) and stored["o1"]["cleaned"]

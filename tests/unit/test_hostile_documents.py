@@ -356,3 +356,27 @@ def test_an_unreadable_unit_cost_fails_the_stock_take_naming_the_product():
     take["_unit_costs"] = {"BRG-0001": "NaN"}
     doc = _takes(take)["take-1"]
     assert doc.status == "failed" and "line 1 field unit cost" in doc.reason
+
+
+# -- the pipeline's net under the streams ----------------------------------------------------------
+
+
+class _Fragile(SalesStream):
+    """A stream whose mapping raises on one record and silently drops another (a bug)."""
+
+    def map(self, records, ctx):
+        if any(r.get("order_id") == "order-2" for r in records):
+            raise RuntimeError("boom")
+        return [d for d in super().map(records, ctx) if d.source_key != "order-3"]
+
+
+def test_a_mapping_bug_costs_one_record_and_a_dropped_record_still_gets_a_row():
+    from include.iseller_accurate.pipeline import map_records
+
+    draft = _order(4, status="draft")
+    docs = map_records(_Fragile(), [_order(1), _order(2), _order(3), draft], MapContext(SALES_SETTINGS))
+    invoices = {d.source_key: d for d in docs if d.data_type == "sales_invoice"}
+    assert invoices["order-1"].status == "pending"
+    assert invoices["order-2"].status == "failed" and "RuntimeError: boom" in invoices["order-2"].reason
+    assert invoices["order-3"].status == "failed" and "gave no document" in invoices["order-3"].reason
+    assert "order-4" not in invoices  # a draft is not a sale yet, on purpose
