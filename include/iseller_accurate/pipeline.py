@@ -279,8 +279,25 @@ def _check_every_record_stored(
 def refresh_documents(
     stream: Stream, ctx: ExtractContext, ledger: Ledger, run: RunRef, keys: list[str]
 ) -> None:
-    """The sync refresh: re-read source records by key, map them again and store them."""
-    records = stream.refetch(ctx, keys)
+    """The sync refresh: re-read source records by key, map them again and store them.
+
+    A record stored under ``unreadable:<digest>`` (no usable id) cannot be read by key: it is read
+    again by the next run's window. When re-reading the batch fails, each key is re-read alone, so
+    one record iSeller will not answer for keeps its failed row and reason, and the others go on.
+    """
+    keys = [key for key in keys if not key.startswith("unreadable:")]
+    if not keys:
+        return
+    try:
+        records = stream.refetch(ctx, keys)
+    except Exception:  # noqa: BLE001 - find the key(s) iSeller will not answer for
+        log.exception("%s: re-reading %d records failed; re-reading them one by one", stream.name, len(keys))
+        records = []
+        for key in keys:
+            try:
+                records.extend(stream.refetch(ctx, [key]))
+            except Exception:  # noqa: BLE001 - it stays failed with its reason; the load reports it
+                log.exception("%s: could not re-read %s from iSeller; it keeps its row", stream.name, key)
     documents = map_records(stream, records, MapContext(ctx.settings, ledger.synced_numbers))
     ledger.upsert(documents, run)
 

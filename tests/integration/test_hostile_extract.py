@@ -374,3 +374,22 @@ def test_a_source_record_nested_thousands_deep_is_stored_cut_short(ledger):
     stored = rows(ledger)
     assert stored["o1"]["status"] == stored["o2"]["status"] == "pending"
     assert "nested too deep" in str(stored["o1"]["source"]) and stored["o1"]["cleaned"]
+
+
+def test_a_record_iseller_will_not_re_read_does_not_stop_the_refresh_of_the_others(ledger):
+    class Flaky(FakeIseller):
+        def get_orders_pages(self, order_id=None, **kw: Any):
+            if order_id == "order-2":
+                raise RuntimeError("iSeller answered 500")
+            yield from super().get_orders_pages(order_id=order_id, **kw)
+
+    iseller, accurate = Flaky(), FakeAccurate()
+    iseller.orders = [order(1), order(2)]
+    extract(SalesStream(), iseller, ledger)
+    accurate.items.discard("BRG-0001")
+    load(ledger, accurate, SalesStream(), iseller)  # both invoices refused: item missing
+    accurate.items.add("BRG-0001")
+    report = load(ledger, accurate, SalesStream(), iseller, try_number=2)  # the refresh re-reads both
+    assert "SI/JKT01-1" in accurate.records["sales-invoice"]
+    assert "SI/JKT01-2" in accurate.records["sales-invoice"]  # its last mapping is posted as stored
+    assert not report.failed
