@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 
 from include.iseller_accurate import jsonutil
+from include.iseller_accurate.checks import FieldProblem, clean_text, storable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SYNC_DB_CONN_ID = "sync_db"
@@ -139,10 +140,18 @@ class Document:
     lookup: dict[str, str] | None = None
     status: str = "pending"
     reason: str | None = None
+    #: What was cleaned out of the source text (``order #X: line 1 field product_name: NUL
+    #: character removed``); stored in the ``cleaned`` column and shown as the synced row's note.
+    cleaned: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.data_type, self.source_id)
+
+    @property
+    def label(self) -> str:
+        number = self.target_number or self.source_number or self.source_id
+        return f"{self.data_type.replace('_', ' ')} {number}"
 
 
 @dataclass
@@ -231,6 +240,7 @@ class Ledger:
         """
         if not documents:
             return {}
+        originals, documents = documents, [_storable(doc) for doc in documents]
         ids: dict[tuple[str, str], int] = {}
         run_cols = (
             (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number) if run else (None,) * 5
@@ -242,12 +252,12 @@ class Ledger:
                 "CREATE TEMP TABLE incoming_documents (ord int, data_type text, source_id text,"
                 " source_key text, source_number text, outlet_id text, source_date timestamptz,"
                 " target_module text, target_number text, payload text, refs text, lookup text,"
-                " source text, status text, reason text) ON COMMIT DROP"
+                " source text, status text, reason text, cleaned text) ON COMMIT DROP"
             )
             with cur.copy(
                 "COPY incoming_documents (ord, data_type, source_id, source_key, source_number, outlet_id,"
-                " source_date, target_module, target_number, payload, refs, lookup, source, status, reason)"
-                " FROM STDIN"
+                " source_date, target_module, target_number, payload, refs, lookup, source, status, reason,"
+                " cleaned) FROM STDIN"
             ) as copy:
                 for ord_, doc in enumerate(documents):
                     copy.write_row((
@@ -257,16 +267,16 @@ class Ledger:
                         _json_text({k: list(v) for k, v in doc.refs.items()} if doc.refs else None),
                         _json_text(doc.lookup or None),
                         _json_text(doc.source),
-                        doc.status, doc.reason,
+                        doc.status, doc.reason, "; ".join(doc.cleaned) or None,
                     ))
             cur.execute(
                 """
                 INSERT INTO sync.documents AS d (data_type, source_id, source_key, source_number, outlet_id,
                     source_date, target_module, target_number, payload, refs, lookup, source, status, reason,
-                    dag_id, run_id, task_id, map_index, try_number)
+                    cleaned, dag_id, run_id, task_id, map_index, try_number)
                 SELECT DISTINCT ON (data_type, source_id) data_type, source_id, source_key, source_number,
                     outlet_id, source_date, target_module, target_number, payload::jsonb, refs::jsonb,
-                    lookup::jsonb, source::jsonb, status, reason, %s, %s, %s, %s, %s
+                    lookup::jsonb, source::jsonb, status, reason, cleaned, %s, %s, %s, %s, %s
                 FROM incoming_documents ORDER BY data_type, source_id, ord DESC
                 ON CONFLICT (data_type, source_id) DO UPDATE SET
                     source_key = EXCLUDED.source_key, source_number = EXCLUDED.source_number,
@@ -274,7 +284,7 @@ class Ledger:
                     target_module = EXCLUDED.target_module, target_number = EXCLUDED.target_number,
                     payload = EXCLUDED.payload, refs = EXCLUDED.refs, lookup = EXCLUDED.lookup,
                     source = EXCLUDED.source, status = EXCLUDED.status, reason = EXCLUDED.reason,
-                    transient = false, updated_at = now(),
+                    cleaned = EXCLUDED.cleaned, transient = false, updated_at = now(),
                     dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id,
                     map_index = EXCLUDED.map_index, try_number = EXCLUDED.try_number
                 WHERE d.status NOT IN ('synced', 'posting')
@@ -290,6 +300,9 @@ class Ledger:
                 for row in self._ids_of(cur, missing):
                     ids[(row["data_type"], row["source_id"])] = row["id"]
             self._link(cur, [doc for doc in documents if doc.key in written], ids)
+            for original, stored in zip(originals, documents, strict=True):
+                if original.key != stored.key and stored.key in ids:  # a key had to be cleaned
+                    ids[original.key] = ids[stored.key]
             if run is not None:
                 cur.execute(
                     "INSERT INTO sync.run_documents (dag_id, run_id, document_id)"
@@ -507,7 +520,8 @@ class Ledger:
         self.conn.execute(
             "UPDATE sync.documents d SET status = 'synced',"
             " target_number = COALESCE(u.number, d.target_number),"
-            " target_id = COALESCE(u.target_id, d.target_id), reason = u.note, transient = false,"
+            " target_id = COALESCE(u.target_id, d.target_id), reason = COALESCE(u.note, d.cleaned),"
+            " transient = false,"
             " synced_at = now(), updated_at = now()"
             " FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[])"
             " AS u(id, number, target_id, note)"
@@ -547,6 +561,75 @@ class Ledger:
             " SET position = GREATEST(sync.cursors.position, EXCLUDED.position), updated_at = now()",
             (stream, position),
         )
+
+
+_TEXT_COLUMNS = ("source_id", "source_key", "source_number", "outlet_id", "target_number", "reason")
+
+
+def _storable(doc: Document) -> Document:
+    """The document as PostgreSQL can store it, decided for this document alone.
+
+    The streams check their fields first (see ``checks``); this is the net under them, so that no
+    value can make the whole batch's transaction fail. Text columns and the source record are
+    cleaned (NUL removed, other control characters replaced; what changed is recorded). A payload
+    that would have to change, or that cannot be written as JSON, is not posted: the document fails
+    with the reason naming the field.
+    """
+    changes: dict[str, Any] = {}
+    for name in _TEXT_COLUMNS:
+        value = getattr(doc, name)
+        if isinstance(value, str):
+            text, note = clean_text(value)
+            if note:
+                changes[name] = text
+    cleaned = list(doc.cleaned)
+    label = _label_of(doc, changes)
+    try:
+        source, changed = (None, []) if doc.source is None else storable(doc.source, "source", strict=False)
+        _json_text(source)
+    except (FieldProblem, TypeError, ValueError, RecursionError) as exc:
+        source, changed = {"unstorable": repr(doc.source)[:2000]}, [f"source ({exc})"]
+    if changed and not cleaned:
+        cleaned.append(
+            f"{label}: {', '.join(changed[:5])}: changed before storing (text cleaned, or nesting"
+            " deeper than 32 levels left out)"
+        )
+    changes["source"] = source
+    for name in ("refs", "lookup"):
+        value = getattr(doc, name)
+        if value:
+            changes[name] = storable(value, name, strict=False)[0]
+    problem = None
+    if doc.payload is not None:
+        try:
+            payload, bad = storable(doc.payload, "payload")
+            _json_text(payload)
+        except FieldProblem as exc:
+            problem = f"{exc.field} is {exc.problem.split(' is ', 1)[-1]}"
+        except (TypeError, ValueError, RecursionError) as exc:
+            problem = f"payload cannot be written as JSON ({exc})"
+        else:
+            if bad:
+                problem = (
+                    f"{', '.join(bad[:5])} holds characters Accurate and the ledger cannot take"
+                    " (NUL, control characters or invalid Unicode)"
+                )
+    if problem:
+        changes.update(
+            payload=None,
+            status="failed",
+            reason=f"{label}: {problem}; correct the source in iSeller, then refresh",
+        )
+    if cleaned != doc.cleaned:
+        changes["cleaned"] = cleaned
+    return replace(doc, **changes) if changes else doc
+
+
+def _label_of(doc: Document, changes: dict[str, Any]) -> str:
+    number = changes.get("target_number", doc.target_number) or changes.get(
+        "source_number", doc.source_number
+    ) or changes.get("source_id", doc.source_id)
+    return f"{doc.data_type.replace('_', ' ')} {number}"
 
 
 def _json_text(value: Any) -> str | None:

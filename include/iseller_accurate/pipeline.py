@@ -23,15 +23,17 @@ map them to Accurate documents). This module does the rest, once for all streams
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from include.iseller_accurate.checks import FieldProblem, Reader, storable
 from include.iseller_accurate.ledger import Document, Ledger, LedgerRow, RunRef
 from include.iseller_accurate.settings import SyncSettings
 from include.iseller_accurate.utc import as_utc, run_time
@@ -102,6 +104,65 @@ class Stream(ABC):
         """Whether this run reads a time window (False when params name the records)."""
         return True
 
+    # -- a record that cannot be mapped (see ``map_records``) ----------------------------------
+    #: The source record's id field (``order_id``) and how operators name the record (``order``).
+    key_field: str = "id"
+    record_name: str = "record"
+
+    def ignores(self, record: Any) -> bool:
+        """Whether ``record`` is deliberately not a document yet (a draft order): no ledger row."""
+        return False
+
+    def record_key(self, record: Any) -> str:
+        """The source key of a record; a record without a usable id gets a key from its content."""
+        if isinstance(record, dict):
+            try:
+                key = Reader(self.record_name).text(
+                    record.get(self.key_field), self.key_field, identifier=True
+                )
+            except FieldProblem:
+                key = ""
+            if key:
+                return key
+        digest = hashlib.sha256(repr(record).encode("utf-8", "replace")).hexdigest()[:16]
+        return f"unreadable:{digest}"
+
+    def unreadable_type(self, record: Any) -> tuple[str, str, str]:
+        """The document standing for a record that cannot be mapped: (data type, Accurate module,
+        source id suffix). Streams override it so the failure never lands on an already-synced row."""
+        data_type = self.data_types[0] if self.data_types else self.name
+        return data_type, "", ""
+
+    def unreadable(self, record: Any, problem: str) -> Document:
+        """A failed document for a source record that could not be mapped, with the reason."""
+        key = self.record_key(record)
+        data_type, module, suffix = self.unreadable_type(record)
+        if isinstance(record, dict):
+            try:
+                fields = {k: v for k, v in record.items() if not str(k).startswith("_")}
+                source, _ = storable(fields, "source", strict=False)
+            except FieldProblem:
+                source = {"record": repr(record)[:2000]}
+        else:
+            source = {"record": repr(record)[:2000]}
+        if key.startswith("unreadable:"):
+            problem = f"a {self.record_name} without a usable {self.key_field}: {problem}"
+            label = f"{self.record_name} {key}"
+        else:
+            label = f"{self.record_name} {key}"
+        return Document(
+            data_type,
+            key + suffix,
+            source_key=key,
+            source_date=datetime.now(UTC),
+            target_module=module or data_type,
+            target_number=None,
+            payload=None,
+            source=source,
+            status="failed",
+            reason=f"{label}: {problem}",
+        )
+
     def owns(self, data_type: str) -> bool:
         """Whether documents of ``data_type`` come from this stream (a run may also hold documents
         of other streams: blocked ones it released once their prerequisites synced)."""
@@ -136,8 +197,9 @@ def extract_documents(
 ) -> dict[str, Any]:
     """Extract, map and store the run's documents; returns counts for XCom (no data)."""
     records = stream.extract(ctx)
-    documents = stream.map(records, MapContext(ctx.settings, ledger.synced_numbers))
-    ledger.upsert(documents, run)
+    documents = map_records(stream, records, MapContext(ctx.settings, ledger.synced_numbers))
+    ids = ledger.upsert(documents, run)
+    _check_every_record_stored(stream, records, documents, ids)
     if advance_cursor:
         ledger.advance_cursor(stream.name, ctx.window_end)
     by_status: dict[str, int] = defaultdict(int)
@@ -152,6 +214,92 @@ def extract_documents(
     }
     log.info("%s: extracted %s", stream.name, summary)
     return summary
+
+
+def map_records(stream: Stream, records: list[Any], ctx: MapContext) -> list[Document]:
+    """Map a batch; a record whose mapping raises becomes a failed document alone.
+
+    Streams check every field they read (see :mod:`checks`), so this is the net under them: an
+    unexpected value costs its own record, never the batch. Then every record the stream does not
+    deliberately ignore must have at least one document; one that has none gets a failed one.
+    """
+    try:
+        documents = stream.map(records, ctx)
+    except Exception:  # noqa: BLE001 - find the record(s) that break it, map the others
+        log.exception("%s: mapping the batch failed; mapping record by record", stream.name)
+        documents = []
+        for record in records:
+            try:
+                documents.extend(stream.map([record], ctx))
+            except Exception as exc:  # noqa: BLE001 - that record fails alone, with the reason
+                reason = f"could not be read ({type(exc).__name__}: {str(exc)[:300]}); check it in iSeller"
+                documents.append(stream.unreadable(record, reason))
+        unique: dict[tuple[str, str], Document] = {}
+        for doc in documents:
+            unique.setdefault(doc.key, doc)
+        documents = list(unique.values())
+    covered = {doc.source_key for doc in documents}
+    for record in records:
+        if _ignored(stream, record):
+            continue
+        if stream.record_key(record) not in covered:
+            documents.append(
+                stream.unreadable(record, "it gave no document to post; check it in iSeller, then refresh")
+            )
+            covered.add(stream.record_key(record))
+    return documents
+
+
+def _ignored(stream: Stream, record: Any) -> bool:
+    try:
+        return stream.ignores(record)
+    except Exception:  # noqa: BLE001 - cannot tell: it must show up in the ledger
+        return False
+
+
+def _check_every_record_stored(
+    stream: Stream, records: list[Any], documents: list[Document], ids: dict[tuple[str, str], int]
+) -> None:
+    """Nothing read is lost silently: every document has a ledger row, and so has every record that
+    is not deliberately ignored."""
+    missing = [doc.key for doc in documents if doc.key not in ids]
+    stored = {doc.source_key for doc in documents if doc.key in ids}
+    lost = [
+        stream.record_key(r)
+        for r in records
+        if not _ignored(stream, r) and stream.record_key(r) not in stored
+    ]
+    if missing or lost:
+        raise RuntimeError(
+            f"{stream.name}: {len(missing)} documents and {len(lost)} source records have no ledger row"
+            f" (first: {(missing or lost)[0]}); nothing was lost in iSeller: run the task again"
+        )
+
+
+def refresh_documents(
+    stream: Stream, ctx: ExtractContext, ledger: Ledger, run: RunRef, keys: list[str]
+) -> None:
+    """The sync refresh: re-read source records by key, map them again and store them.
+
+    A record stored under ``unreadable:<digest>`` (no usable id) cannot be read by key: it is read
+    again by the next run's window. When re-reading the batch fails, each key is re-read alone, so
+    one record iSeller will not answer for keeps its failed row and reason, and the others go on.
+    """
+    keys = [key for key in keys if not key.startswith("unreadable:")]
+    if not keys:
+        return
+    try:
+        records = stream.refetch(ctx, keys)
+    except Exception:  # noqa: BLE001 - find the key(s) iSeller will not answer for
+        log.exception("%s: re-reading %d records failed; re-reading them one by one", stream.name, len(keys))
+        records = []
+        for key in keys:
+            try:
+                records.extend(stream.refetch(ctx, [key]))
+            except Exception:  # noqa: BLE001 - it stays failed with its reason; the load reports it
+                log.exception("%s: could not re-read %s from iSeller; it keeps its row", stream.name, key)
+    documents = map_records(stream, records, MapContext(ctx.settings, ledger.synced_numbers))
+    ledger.upsert(documents, run)
 
 
 # ---------------------------------------------------------------------------------------------

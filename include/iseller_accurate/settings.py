@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SETTINGS_VARIABLE = "iseller_accurate_settings"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -50,6 +51,51 @@ class OutletMapping(BaseModel):
         return self.payment_accounts.get(gateway) or self.cash_account
 
 
+#: Largest amount Accurate stores; no limit may be above it.
+_ACCURATE_MAX_AMOUNT = Decimal("999999999999")
+#: Accurate keeps 6 decimal places: the smallest quantity it can hold.
+_ACCURATE_RESOLUTION = Decimal("0.000001")
+
+
+class DocumentLimits(BaseModel):
+    """Sanity limits: a document with a value outside them fails with the reason (see
+    docs/bad-input-documents.md). Amounts are in the shop's currency (IDR)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_line_quantity: Decimal = Field(
+        default=Decimal("1000000"),
+        description="Largest quantity on one line (sale, refund, transfer, count).",
+    )
+    min_line_quantity: Decimal = Field(
+        default=Decimal("0.001"), description="Smallest non-zero quantity on one line (e.g. 1 gram in kg)."
+    )
+    max_line_amount: Decimal = Field(
+        default=Decimal("1000000000"), description="Largest line amount (quantity x unit price)."
+    )
+    max_document_total: Decimal = Field(
+        default=Decimal("10000000000"),
+        description="Largest total of one invoice, receipt, return or adjustment.",
+    )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _range(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a number above 0")
+        if value > _ACCURATE_MAX_AMOUNT:
+            raise ValueError(f"must be at most {_ACCURATE_MAX_AMOUNT}, the largest amount Accurate stores")
+        if value < _ACCURATE_RESOLUTION:
+            raise ValueError(f"must be at least {_ACCURATE_RESOLUTION} (Accurate keeps 6 decimal places)")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> DocumentLimits:
+        if self.min_line_quantity > self.max_line_quantity:
+            raise ValueError("min_line_quantity must not be above max_line_quantity")
+        return self
+
+
 class SyncSettings(BaseModel):
     """The whole settings object; see the README's Configuration section for each key."""
 
@@ -62,6 +108,7 @@ class SyncSettings(BaseModel):
     use_customer_id_mapping: bool = True
     timezone: str = "Asia/Jakarta"
     outlets: dict[str, OutletMapping] = Field(default_factory=dict)
+    limits: DocumentLimits = Field(default_factory=DocumentLimits)
 
     @field_validator("sales_sync_times", "transfer_sync_times")
     @classmethod

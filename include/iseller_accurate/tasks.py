@@ -19,10 +19,10 @@ from include.iseller_accurate.notes import record_failure, record_success
 from include.iseller_accurate.pipeline import (
     ExtractContext,
     Loader,
-    MapContext,
     Stream,
     extract_documents,
     failure_message,
+    refresh_documents,
     rows_by_source_key,
     run_window,
 )
@@ -143,7 +143,6 @@ def _refresher(
         log.info("Re-reading %d source records of %d documents before retrying", len(keys), len(rows))
         now = datetime.now(UTC)  # refetch reads by key; the window is not used
         ctx = ExtractContext(settings, {}, now, now, iseller, ledger)
-        records = stream.refetch(ctx, keys)
-        ledger.upsert(stream.map(records, MapContext(settings, ledger.synced_numbers)), run)
+        refresh_documents(stream, ctx, ledger, run, keys)
 
     return refresh

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, read_time
 from include.iseller_accurate.ledger import Document
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
@@ -32,16 +33,12 @@ CUSTOMER_NOTE_PREFIX = "iSeller customer "
 
 
 def parse_time(value: Any) -> datetime | None:
-    """iSeller times: ISO-8601, offset-less meaning UTC. Returns an aware UTC datetime."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    """iSeller times: ISO-8601, offset-less meaning UTC. Returns an aware UTC datetime.
+
+    Raises :class:`FieldProblem` (a ValueError) for anything else; mapping reads its times through
+    :class:`checks.Reader` first, so that the reason names the document and the field.
+    """
+    return read_time(value, "time")
 
 
 def _within(value: Any, start: datetime, end: datetime) -> bool:
@@ -70,6 +67,19 @@ class SalesStream(Stream):
     """iSeller orders of a window or of one closed register shift."""
 
     name = "sales"
+    key_field = "order_id"
+    record_name = "order"
+
+    def ignores(self, record: Any) -> bool:
+        """Orders neither completed nor voided (drafts, reserved) are not sales yet: no ledger row."""
+        if not isinstance(record, dict):
+            return False
+        return str(record.get("status") or "").lower() not in ("completed", "void")
+
+    def unreadable_type(self, record: Any) -> tuple[str, str, str]:
+        if isinstance(record, dict) and record.get("_only_refund"):  # its invoice may be synced already
+            return "sales_return", "sales-return", ":unreadable"
+        return "sales_invoice", "sales-invoice", ""
 
     def uses_window(self, params: dict[str, Any]) -> bool:
         return not params.get("register_shift_id")
@@ -130,12 +140,16 @@ class SalesStream(Stream):
         refunds: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for page in pages:
             for order in page.get("orders") or []:
-                orders[str(order["order_id"])] = order
+                orders[SalesStream().record_key(order)] = order
             for refunded in page.get("refunded_orders") or []:
-                refunds[str(refunded["order_id"])].append(refunded)
+                refunds[SalesStream().record_key(refunded)].append(refunded)
         records = []
         for order_id in list(orders) + [k for k in refunds if k not in orders]:
-            order = dict(orders.get(order_id) or refunds[order_id][0])
+            found = orders.get(order_id) or refunds[order_id][0]
+            if not isinstance(found, dict):
+                records.append(found)  # mapping fails it alone, with its reason
+                continue
+            order = dict(found)
             seen = {}
             for refund in refunds.get(order_id, []):
                 seen[str(refund.get("refund_id") or refund.get("refund_date"))] = refund
@@ -150,19 +164,34 @@ class SalesStream(Stream):
         if not records:
             return []
         settings = ctx.settings
-        lines = _lines_frame(records)
+        documents: list[Document] = []
+        readable: list[tuple[dict[str, Any], list[str]]] = []
+        for raw in records:
+            if self.ignores(raw):
+                continue
+            if not isinstance(raw, dict) or self.record_key(raw).startswith("unreadable:"):
+                documents.append(self.unreadable(raw, "it is not an iSeller order with an order_id"))
+                continue
+            reader = Reader(_label(raw))
+            try:
+                readable.append((_read_order(raw, settings, reader), reader.cleaned))
+            except FieldProblem as problem:
+                documents.extend(_failed_order(raw, f"{reader.label}: {problem}", settings))
+        orders = [order for order, _ in readable]
+        lines = _lines_frame(orders)
         line_problems = _line_problems(lines)
         items_by_order = _lines_by_order(lines)
-        documents: list[Document] = []
-        for order in records:
-            documents.extend(
-                self._map_order(
-                    order,
-                    settings,
-                    items_by_order.get(str(order["order_id"])),
-                    line_problems.get(str(order["order_id"])),
-                )
+        for order, cleaned in readable:
+            mapped = self._map_order(
+                order,
+                settings,
+                items_by_order.get(str(order["order_id"])),
+                line_problems.get(str(order["order_id"])),
             )
+            for doc in mapped:
+                if doc.data_type == "sales_invoice":
+                    doc.cleaned = list(cleaned)
+            documents.extend(mapped)
         # One customer document per customer, however many orders name it.
         unique: dict[tuple[str, str], Document] = {}
         for doc in documents:
@@ -198,7 +227,8 @@ class SalesStream(Stream):
         documents: list[Document] = []
         mapping = settings.outlet(outlet_id)
         if status == "void" and not order.get("_only_refund"):
-            cancelled = order.get("cancel_date") or order.get("modified_date") or ""
+            cancelled_at = order.get("cancel_date") or order.get("modified_date")
+            cancelled = cancelled_at.isoformat() if isinstance(cancelled_at, datetime) else ""
             return [
                 Document(
                     "sales_invoice",
@@ -305,25 +335,54 @@ class SalesStream(Stream):
         customer_ref: tuple[str, str] | None,
         customer_no: str,
     ) -> list[Document]:
-        payments = [
-            t
-            for t in order.get("transactions") or []
-            if str(t.get("type", "sale")).lower() == "sale"
-            and str(t.get("status", "success")).lower() == "success"
-        ]
-        if not payments:
-            return []
         reference = reference_of(order)
+        limits = settings.limits
+        reader = Reader(f"order #{reference}")
+        transactions = order.get("transactions") or []
+        problems: dict[str | None, str] = {}
+        if not isinstance(transactions, list):
+            problems[None] = f"{reader.label}: {reader.fail('transactions', 'not a list of payments')}"
+            transactions = []
+        payments = []
         by_account: dict[str | None, Decimal] = defaultdict(Decimal)
         unmapped: list[str] = []
         last_paid = when
-        for payment in payments:
-            gateway = str(payment.get("gateway") or "custom")
-            account = mapping.account_for(gateway) if mapping else None
+        for index, payment in enumerate(transactions, start=1):
+            reader.at(f"payment {index}")
+            account: str | None = None
+            try:
+                if not isinstance(payment, dict):
+                    raise reader.fail("transactions", f"{kind_of(payment)} where a payment is expected")
+                kind = reader.text(payment.get("type", "sale"), "type", identifier=True).lower()
+                state = reader.text(payment.get("status", "success"), "status", identifier=True).lower()
+                if kind != "sale" or state != "success":
+                    continue
+                gateway = reader.text(payment.get("gateway"), "gateway", identifier=True) or "custom"
+                account = mapping.account_for(gateway) if mapping else None
+                amount = reader.number(
+                    payment.get("amount"),
+                    "amount",
+                    maximum=limits.max_document_total,
+                    limit_name="limits.max_document_total",
+                )
+                paid = reader.moment(payment.get("transaction_date"), "transaction_date")
+            except FieldProblem as problem:
+                problems.setdefault(account, f"{reader.label}: {problem}")
+                by_account.setdefault(account, ZERO)
+                continue
+            payments.append(payment)
             if account is None:
                 unmapped.append(gateway)
-            by_account[account] += _decimal(payment.get("amount"))
-            last_paid = max(last_paid, parse_time(payment.get("transaction_date")) or last_paid)
+            by_account[account] += amount
+            last_paid = max(last_paid, paid or last_paid)
+        if not payments and not problems:
+            return []
+        reader.at("")
+        for account, total in by_account.items():
+            try:
+                reader.amount_limit(total, "amount", limits, "max_document_total", "the payments' total")
+            except FieldProblem as problem:
+                problems.setdefault(account, f"{reader.label}: {problem}")
         documents = []
         accounts = sorted(by_account, key=lambda a: (a is None, a or ""))
         for index, account in enumerate(accounts, start=1):
@@ -339,7 +398,11 @@ class SalesStream(Stream):
                 **base,
             )
             doc.requires.append(invoice.key)
-            if account is None:
+            if mapping is None:
+                doc.status, doc.reason = "failed", f"order #{reference}: {_outlet_problem(order, None)}"
+            elif account in problems:
+                doc.status, doc.reason = "failed", problems[account]
+            elif account is None:
                 doc.status = "failed"
                 doc.reason = (
                     f"order #{reference}: payment type {', '.join(sorted(set(unmapped)))} has no"
@@ -377,17 +440,33 @@ class SalesStream(Stream):
         customer_ref: tuple[str, str] | None,
         customer_no: str,
     ) -> list[Document]:
-        refunds = sorted(order.get("_refunds") or [], key=lambda r: str(r.get("refund_date")))
+        refunds = sorted(
+            order.get("_refunds") or [],
+            key=lambda r: str(r.get("refund_date")) if isinstance(r, dict) else "",
+        )
         documents = []
         reference = reference_of(order)
         for index, refund in enumerate(refunds, start=1):
-            when = (
-                parse_time(refund.get("refund_date"))
-                or parse_time(order.get("modified_date"))
-                or datetime.now(UTC)
-            )
-            refund_key = str(refund.get("refund_id") or when.isoformat())
             number = f"RT/{reference}" if index == 1 else f"RT/{reference}-{index}"
+            reader = Reader(f"order #{reference}")
+            refund_key, when, problem = _refund_identity(order, refund, index, reader)
+            if problem is not None:
+                documents.append(
+                    Document(
+                        "sales_return",
+                        f"{order['order_id']}:{refund_key}",
+                        source_date=when,
+                        target_module="sales-return",
+                        target_number=number,
+                        payload=None,
+                        source=refund if isinstance(refund, dict) else {"refund": repr(refund)[:2000]},
+                        status="failed",
+                        reason=problem,
+                        requires=[invoice_key],
+                        **base,
+                    )
+                )
+                continue
             doc = Document(
                 "sales_return",
                 f"{order['order_id']}:{refund_key}",
@@ -399,7 +478,12 @@ class SalesStream(Stream):
                 **base,
             )
             doc.requires.append(invoice_key)
-            returned = _refund_lines(refund, items)
+            try:
+                returned = _refund_lines(refund, items, reader, settings)
+            except FieldProblem as problem:
+                doc.status, doc.reason = "failed", f"{reader.label}: {problem}"
+                documents.append(doc)
+                continue
             if mapping is None:
                 doc.status, doc.reason = "failed", f"order #{reference}: {_outlet_problem(order, None)}"
             elif not returned:
@@ -555,18 +639,196 @@ def _invoice_payload(
     return payload
 
 
-def _refund_lines(refund: dict[str, Any], items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Returned lines as Accurate return lines (sku, quantity, unit price from the sale)."""
+def _refund_identity(
+    order: dict[str, Any], refund: Any, index: int, reader: Reader
+) -> tuple[str, datetime, str | None]:
+    """A refund's ledger key and date, and the reason it cannot be read (None: it can).
+
+    The reader is placed at the refund (``refund <id>``) for the lines read next."""
+    fallback = order.get("modified_date") if isinstance(order.get("modified_date"), datetime) else None
+    if not isinstance(refund, dict):
+        reader.at(f"refund {index}")
+        problem = reader.fail("refund", f"{kind_of(refund)} where a refund is expected")
+        return f"refund-{index}", fallback or datetime.now(UTC), f"{reader.label}: {problem}"
+    try:
+        refund_id = reader.at(f"refund {index}").text(refund.get("refund_id"), "refund_id", identifier=True)
+    except FieldProblem as problem:
+        return f"refund-{index}", fallback or datetime.now(UTC), f"{reader.label}: {problem}"
+    reader.at(f"refund {refund_id or index}")
+    try:
+        when = reader.moment(refund.get("refund_date"), "refund_date") or fallback or datetime.now(UTC)
+    except FieldProblem as problem:
+        return refund_id or f"refund-{index}", fallback or datetime.now(UTC), f"{reader.label}: {problem}"
+    return refund_id or when.isoformat(), when, None
+
+
+def _refund_lines(
+    refund: dict[str, Any], items: list[dict[str, Any]] | None, reader: Reader, settings: SyncSettings
+) -> list[dict[str, Any]]:
+    """Returned lines as Accurate return lines (sku, quantity, unit price from the sale).
+
+    Raises :class:`FieldProblem` for a value that cannot be read or is outside the limits."""
     raw = refund.get("refund_details") or refund.get("returned_items") or refund.get("order_details") or []
+    if not isinstance(raw, list):
+        raise reader.fail("refund_details", f"{kind_of(raw)} where a list of lines is expected")
+    limits = settings.limits
     prices: dict[str, Decimal] = {}
     if items is not None:
         prices = {str(line["sku"]): line["base_price"] for line in items}
+    where = reader.where
     lines = []
-    for line in raw:
-        quantity = _decimal(line.get("returned_quantity", line.get("quantity")))
+    total = ZERO
+    for position, line in enumerate(raw, start=1):
+        reader.at(f"{where} line {position}")
+        if not isinstance(line, dict):
+            raise reader.fail("refund_details", f"{kind_of(line)} where a line is expected")
+        field = "returned_quantity" if "returned_quantity" in line else "quantity"
+        quantity = reader.number(line.get(field), field, negative=True)
         if quantity <= 0:
             continue
-        sku = str(line.get("sku") or "").strip()
-        price = _decimal(line.get("base_price")) or prices.get(sku, ZERO)
+        quantity = reader.quantity(quantity, field, limits)
+        sku = reader.text(line.get("sku"), "sku", identifier=True)
+        price = reader.number(line.get("base_price"), "base_price") or prices.get(sku, ZERO)
+        amount = quantity * price
+        what = f"quantity {quantity} x unit price {price} ="
+        reader.amount_limit(amount, "base_price", limits, "max_line_amount", what)
+        total += amount
         lines.append({"itemNo": sku, "quantity": quantity, "unitPrice": price})
+    reader.at(where)
+    reader.amount_limit(total, "total", limits, "max_document_total", "the refund's total")
     return lines
+
+
+def _label(order: dict[str, Any]) -> str:
+    """How a reason names an order: ``order #JKT01-1001``, or by its id when the reference is unusable."""
+    try:
+        reference = Reader("").text(order.get("order_reference"), "order_reference", identifier=True)
+        reference = reference.lstrip("#")
+    except FieldProblem:
+        reference = ""
+    return f"order #{reference}" if reference else f"order {SalesStream().record_key(order)}"
+
+
+_HEADER_IDS = ("order_id", "order_reference", "status", "outlet_id", "customer_id", "external_customer_id")
+_HEADER_TEXT = (
+    "outlet_name", "outlet_code", "register_name", "customer_first_name", "customer_last_name",
+    "customer_email", "customer_phone_number",
+)
+_HEADER_TIMES = ("order_date", "closed_date", "cancel_date", "modified_date")
+
+
+def _read_order(raw: dict[str, Any], settings: SyncSettings, reader: Reader) -> dict[str, Any]:
+    """A copy of an order with every value the mapping uses checked: identifiers as clean text,
+    names cleaned, amounts as finite Decimals within the limits, times as UTC datetimes.
+
+    Raises :class:`FieldProblem` naming the line and field of the first unusable value. Payments
+    and refunds are checked where they are mapped, so that they fail their own documents.
+    """
+    limits = settings.limits
+    order = dict(raw)
+    reader.at("")
+    for name in _HEADER_IDS:
+        if name in raw:
+            order[name] = reader.text(raw.get(name), name, identifier=True, required=name == "order_id")
+    for name in _HEADER_TEXT:
+        if name in raw:
+            order[name] = reader.text(raw.get(name), name)
+    for name in _HEADER_TIMES:
+        if name in raw:
+            order[name] = reader.moment(raw.get(name), name)
+    for name in ("total_discount_amount", "total_tax_amount"):
+        order[name] = reader.number(raw.get(name), name)
+    order["rounding_amount"] = reader.number(raw.get("rounding_amount"), "rounding_amount", negative=True)
+    details = raw.get("order_details") or []
+    if not isinstance(details, list):
+        raise reader.fail("order_details", f"{kind_of(details)} where a list of lines is expected")
+    lines = []
+    total = ZERO
+    for position, line in enumerate(details, start=1):
+        reader.at(f"line {position}")
+        if not isinstance(line, dict):
+            raise reader.fail("order_details", f"{kind_of(line)} where a line is expected")
+        clean = dict(line)
+        clean["sku"] = reader.text(line.get("sku"), "sku", identifier=True)
+        clean["product_name"] = reader.text(line.get("product_name"), "product_name")
+        clean["order_detail_id"] = reader.text(line.get("order_detail_id"), "order_detail_id")
+        quantity = clean["quantity"] = reader.quantity(line.get("quantity"), "quantity", limits)
+        price = clean["base_price"] = reader.number(line.get("base_price"), "base_price")
+        discount = clean["discount_amount"] = reader.number(line.get("discount_amount"), "discount_amount")
+        tax = clean["tax_percentage"] = reader.number(line.get("tax_percentage"), "tax_percentage")
+        if tax > 100:
+            raise reader.fail("tax_percentage", f"{tax} is not between 0 and 100")
+        amount = quantity * price
+        what = f"quantity {quantity} x unit price {price} ="
+        reader.amount_limit(amount, "base_price", limits, "max_line_amount", what)
+        if discount > amount:
+            raise reader.fail("discount_amount", f"{discount} is more than the line's amount {amount}")
+        total += amount - discount
+        lines.append(clean)
+    order["order_details"] = lines
+    reader.at("")
+    reader.amount_limit(total, "total", limits, "max_document_total", "the order's total")
+    return order
+
+
+def _failed_order(raw: dict[str, Any], reason: str, settings: SyncSettings) -> list[Document]:
+    """The documents of an order that cannot be read: its invoice (unless the order is only a refund
+    of an earlier one) and each of its refunds' returns, all failed with the reason."""
+    stream = SalesStream()
+    order_id = stream.record_key(raw)
+    reader = Reader("")
+    try:
+        reference = reader.text(raw.get("order_reference"), "order_reference", identifier=True).lstrip("#")
+    except FieldProblem:
+        reference = ""
+    try:
+        outlet_id = reader.text(raw.get("outlet_id"), "outlet_id", identifier=True)
+    except FieldProblem:
+        outlet_id = ""
+    when = datetime.now(UTC)
+    for name in ("closed_date", "order_date", "modified_date"):
+        try:
+            moment = read_time(raw.get(name), name)
+        except FieldProblem:
+            continue
+        if moment is not None:
+            when = moment
+            break
+    base: dict[str, Any] = {
+        "source_key": order_id,
+        "source_number": f"#{reference}" if reference else order_id,
+        "outlet_id": outlet_id,
+        "payload": None,
+        "status": "failed",
+        "reason": reason,
+    }
+    documents = []
+    if not raw.get("_only_refund"):
+        source = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+        documents.append(
+            Document(
+                "sales_invoice",
+                order_id,
+                source_date=when,
+                target_module="sales-invoice",
+                target_number=f"SI/{reference}" if reference else None,
+                source=source,
+                **base,
+            )
+        )
+    refunds = raw.get("_refunds")
+    for index, refund in enumerate(refunds if isinstance(refunds, list) else [], start=1):
+        key, refunded_at, _ = _refund_identity({}, refund, index, Reader(""))
+        documents.append(
+            Document(
+                "sales_return",
+                f"{order_id}:{key}",
+                source_date=refunded_at,
+                target_module="sales-return",
+                target_number=None,
+                source=refund if isinstance(refund, dict) else {"refund": repr(refund)[:2000]},
+                requires=[] if raw.get("_only_refund") else [("sales_invoice", order_id)],
+                **base,
+            )
+        )
+    return documents

@@ -33,12 +33,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, storable
 from include.iseller_accurate.ledger import Document, to_jsonable
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.streams.sales import SalesStream, accurate_date, parse_time
 from include.iseller_accurate.streams.transfers import (
     SETTINGS_PATH,
     TRANSFER_TYPES,
+    UNIT_COST_FIELD,
     TransfersStream,
     decimal_of,
     outlet_label,
@@ -57,13 +59,16 @@ OPNAME_DAG = "iseller_stock_opname_to_accurate"
 
 
 def take_time(take: dict[str, Any]) -> datetime:
-    """When a stock take was counted (UTC)."""
-    return (
-        parse_time(take.get("stock_take_date"))
-        or parse_time(take.get("created_date"))
-        or parse_time(take.get("modified_date"))
-        or datetime.now(UTC)
-    )
+    """When a stock take was counted (UTC); an unreadable date is passed over here (mapping fails
+    the stock take, naming it)."""
+    for name in ("stock_take_date", "created_date", "modified_date"):
+        try:
+            moment = parse_time(take.get(name)) if isinstance(take, dict) else None
+        except ValueError:
+            continue
+        if moment is not None:
+            return moment
+    return datetime.now(UTC)
 
 
 def _order_key(take: dict[str, Any]) -> tuple[datetime, str]:
@@ -82,10 +87,13 @@ def _lines(take: dict[str, Any]) -> list[dict[str, Any]]:
 
 def has_differences(take: dict[str, Any]) -> bool:
     """Whether any line's count differs from the system quantity (else there is nothing to post)."""
-    return any(
-        decimal_of(line.get("counted_quantity")) != decimal_of(line.get("system_quantity"))
-        for line in _lines(take)
-    )
+    try:
+        return any(
+            decimal_of(line.get("counted_quantity")) != decimal_of(line.get("system_quantity"))
+            for line in _lines(take)
+        )
+    except (ValueError, AttributeError, TypeError):
+        return True  # unreadable: it must be posted (or fail) before later stock takes
 
 
 def _completed(take: dict[str, Any]) -> bool:
@@ -97,6 +105,15 @@ class StockOpnameStream(Stream):
 
     name = "stock_opname"
     data_types = ("stock_opname",)
+    key_field = "stock_take_id"
+    record_name = "stock take"
+
+    def ignores(self, record: Any) -> bool:
+        """Stock takes not completed (drafts) are not stock opname yet: no ledger row."""
+        return isinstance(record, dict) and not _completed(record)
+
+    def unreadable_type(self, record: Any) -> tuple[str, str, str]:
+        return "stock_opname", "item-adjustment", ""
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
@@ -248,9 +265,18 @@ class StockOpnameStream(Stream):
     # -- map -----------------------------------------------------------------------------------
     def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
         """One item adjustment per completed stock take (see the module docstring)."""
-        return [
-            map_stock_take(take, ctx.settings) for take in sorted(records, key=take_time) if _completed(take)
+        documents = []
+        readable = []
+        for take in records:
+            if not isinstance(take, dict) or self.record_key(take).startswith("unreadable:"):
+                problem = "it is not an iSeller stock take with a stock_take_id"
+                documents.append(self.unreadable(take, problem))
+            else:
+                readable.append(take)
+        documents += [
+            map_stock_take(take, ctx.settings) for take in sorted(readable, key=take_time) if _completed(take)
         ]
+        return documents
 
 
 def _moving(
@@ -280,8 +306,116 @@ def _requirement(doc: Document, reader: str) -> dict[str, str]:
     }
 
 
-def map_stock_take(take: dict[str, Any], settings: Any) -> Document:
-    """The ledger document of one completed stock take."""
+def map_stock_take(raw: dict[str, Any], settings: Any) -> Document:
+    """The ledger document of one completed stock take; a value that cannot be used fails it (and
+    only it) with the reason."""
+    reader = Reader(f"stock take {_safe_number(raw)}")
+    try:
+        take = _read_take(raw, settings, reader)
+    except FieldProblem as problem:
+        return _failed_take(raw, f"{reader.label}: {problem}")
+    doc = _map_take(take, settings)
+    doc.cleaned = list(reader.cleaned)
+    return doc
+
+
+def _source_of(take: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in take.items() if not k.startswith("_")}
+
+
+def _safe_number(raw: dict[str, Any]) -> str:
+    reader = Reader("")
+    for name in ("stock_take_number", "stock_take_id"):
+        try:
+            number = reader.text(raw.get(name), name, identifier=True)
+        except FieldProblem:
+            continue
+        if number:
+            return number
+    return StockOpnameStream().record_key(raw)
+
+
+def _read_take(raw: dict[str, Any], settings: Any, reader: Reader) -> dict[str, Any]:
+    """A copy of a stock take with every value the mapping uses checked (see ``checks``)."""
+    limits = settings.limits
+    take = dict(raw)
+    reader.at("")
+    for name in ("stock_take_id", "stock_take_number", "outlet_id"):
+        if name in raw:
+            take[name] = reader.text(raw.get(name), name, identifier=True, required=name == "stock_take_id")
+    if "outlet_code" in raw:
+        take["outlet_code"] = reader.text(raw.get("outlet_code"), "outlet_code")
+    for name in ("stock_take_date", "created_date", "modified_date"):
+        if name in raw:
+            take[name] = reader.moment(raw.get(name), name)
+    key = "lines" if raw.get("lines") else "products"
+    lines = raw.get(key) or []
+    if not isinstance(lines, list):
+        raise reader.fail(key, f"{kind_of(lines)} where a list of lines is expected")
+    costs = raw.get("_unit_costs") or {}
+    clean_costs: dict[str, Decimal] = {}
+    clean_lines = []
+    total = Decimal(0)
+    for position, line in enumerate(lines, start=1):
+        reader.at(f"line {position}")
+        if not isinstance(line, dict):
+            raise reader.fail(key, f"{kind_of(line)} where a line is expected")
+        clean = dict(line)
+        clean["sku"] = reader.text(line.get("sku"), "sku", identifier=True)
+        clean["product_name"] = reader.text(line.get("product_name"), "product_name")
+        clean["product_id"] = reader.text(line.get("product_id"), "product_id")
+        quantities = {}
+        for name in ("counted_quantity", "system_quantity"):
+            quantities[name] = clean[name] = reader.number(
+                line.get(name),
+                name,
+                negative=True,
+                maximum=limits.max_line_quantity,
+                limit_name="limits.max_line_quantity",
+            )
+        difference = abs(quantities["counted_quantity"] - quantities["system_quantity"])
+        if difference:
+            reader.quantity(difference, "counted_quantity", limits)
+        if clean["sku"] in costs:
+            cost = clean_costs[clean["sku"]] = reader.number(costs[clean["sku"]], UNIT_COST_FIELD)
+            what = f"difference {difference} x unit cost {cost} ="
+            reader.amount_limit(difference * cost, UNIT_COST_FIELD, limits, "max_line_amount", what)
+            total += difference * cost
+        clean_lines.append(clean)
+    take[key] = clean_lines
+    if "_unit_costs" in raw:
+        take["_unit_costs"] = clean_costs
+    reader.at("")
+    reader.amount_limit(total, "total", limits, "max_document_total", "the adjustment's total")
+    return take
+
+
+def _failed_take(raw: dict[str, Any], reason: str) -> Document:
+    take_id = StockOpnameStream().record_key(raw)
+    number = _safe_number(raw)
+    when = take_time(raw)
+    outlet = raw.get("outlet_id")
+    requirements = raw.get("_after") or []
+    return Document(
+        "stock_opname",
+        take_id,
+        source_key=take_id,
+        source_number=number,
+        outlet_id=outlet if isinstance(outlet, str) else None,
+        source_date=when,
+        target_module="item-adjustment",
+        target_number=f"SO/{number}",
+        payload=None,
+        source={k: v for k, v in raw.items() if not str(k).startswith("_")},
+        after=[(r["data_type"], r["source_id"]) for r in requirements],
+        waiting_notes={(r["data_type"], r["source_id"]): r["label"] for r in requirements},
+        status="failed",
+        reason=reason,
+    )
+
+
+def _map_take(take: dict[str, Any], settings: Any) -> Document:
+    """The ledger document of one checked stock take."""
     take_id = str(take["stock_take_id"])
     number = opname_number(take)
     take_number = str(take.get("stock_take_number") or take_id)
@@ -299,7 +433,7 @@ def map_stock_take(take: dict[str, Any], settings: Any) -> Document:
         target_module="item-adjustment",
         target_number=number,
         payload=None,
-        source=to_jsonable({k: v for k, v in take.items() if not k.startswith("_")}),
+        source=to_jsonable(storable(_source_of(take), "source", strict=False)[0]),
         after=[(r["data_type"], r["source_id"]) for r in requirements],
         waiting_notes={(r["data_type"], r["source_id"]): r["label"] for r in requirements},
     )

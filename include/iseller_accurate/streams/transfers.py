@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, read_time, storable, to_decimal
 from include.iseller_accurate.ledger import DONE, Document, to_jsonable
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
@@ -40,25 +41,39 @@ ZERO = Decimal(0)
 #: Ledger data types of this stream; all of them move stock at their ``outlet_id``.
 TRANSFER_TYPES = ("transfer_out", "transfer_in", "transfer_difference")
 SETTINGS_PATH = "iseller_accurate_settings.outlets"
+#: How a reason names a product's iSeller buying price used as an adjustment's unit cost.
+UNIT_COST_FIELD = "unit cost (the product's buying price in iSeller)"
 
 
 def decimal_of(value: Any) -> Decimal:
-    """A quantity or amount as Decimal (None and "" are 0)."""
-    if value is None or value == "":
-        return ZERO
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    """A quantity or amount as Decimal (None and "" are 0); raises :class:`FieldProblem` (a
+    ValueError) for anything that is not a finite number. Mapping checks its fields first."""
+    return to_decimal(value, "amount")
 
 
-def unit_costs(iseller: Any, skus: Iterable[str]) -> dict[str, Decimal]:
+def _safe_decimal(value: Any) -> Decimal | None:
+    try:
+        return decimal_of(value)
+    except ValueError:
+        return None
+
+
+def unit_costs(iseller: Any, skus: Iterable[str]) -> dict[str, Any]:
     """iSeller buying price of each SKU among ``skus`` that has one (for adjustment unit costs)."""
     wanted = {sku for sku in skus if sku}
-    costs: dict[str, Decimal] = {}
+    costs: dict[str, Any] = {}  # Decimal, or the unreadable value (the document fails naming it)
     if not wanted:
         return costs
     for product in iseller.get_products():
+        if not isinstance(product, dict):
+            continue
         sku = str(product.get("sku") or "").strip()
-        cost = decimal_of(product.get("buying_price"))
-        if sku in wanted and cost > 0:
+        if sku not in wanted:
+            continue
+        cost = _safe_decimal(product.get("buying_price"))
+        if cost is None:
+            costs[sku] = product.get("buying_price")  # unreadable: the document fails, naming it
+        elif cost > 0:
             costs[sku] = cost
     return costs
 
@@ -81,6 +96,20 @@ class TransfersStream(Stream):
 
     name = "transfers"
     data_types = TRANSFER_TYPES
+    key_field = "transfer_id"
+    record_name = "transfer"
+
+    def ignores(self, record: Any) -> bool:
+        """Supplier transfers and transfers not sent yet give no document: no ledger row."""
+        if not isinstance(record, dict):
+            return False
+        kind, status = (str(record.get(k) or d).lower() for k, d in (("type", "outlet"), ("status", "")))
+        return kind != "outlet" or status not in ("sent", "received")
+
+    def unreadable_type(self, record: Any) -> tuple[str, str, str]:
+        received = isinstance(record, dict) and str(record.get("status") or "").lower() == "received"
+        # a received transfer's transfer out may be synced already: the failure must show on its in
+        return ("transfer_in" if received else "transfer_out"), "item-transfer", ""
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
@@ -127,7 +156,14 @@ class TransfersStream(Stream):
     def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
         """Transfer out, transfer in and difference documents (see the module docstring)."""
         documents: list[Document] = []
-        ordered = sorted(records, key=lambda t: (str(t.get("sent_date") or ""), str(t.get("transfer_id"))))
+        readable = []
+        for transfer in records:
+            if not isinstance(transfer, dict) or self.record_key(transfer).startswith("unreadable:"):
+                problem = "it is not an iSeller transfer with a transfer_id"
+                documents.append(self.unreadable(transfer, problem))
+            else:
+                readable.append(transfer)
+        ordered = sorted(readable, key=lambda t: (str(t.get("sent_date") or ""), str(t.get("transfer_id"))))
         for transfer in ordered:
             if str(transfer.get("type") or "outlet").lower() != "outlet":
                 continue  # supplier goods in/out come from Accurate: never sent back
@@ -152,10 +188,12 @@ def _shortages(transfer: dict[str, Any]) -> dict[int, Decimal]:
         return {}
     missing = {}
     for position, line in enumerate(_lines(transfer), start=1):
-        received = line.get("received_quantity")
-        if received is None:
+        if not isinstance(line, dict) or line.get("received_quantity") is None:
             continue
-        gap = decimal_of(line.get("quantity")) - decimal_of(received)
+        sent, received = _safe_decimal(line.get("quantity")), _safe_decimal(line.get("received_quantity"))
+        if sent is None or received is None:
+            continue  # mapping fails the transfer, naming the field
+        gap = sent - received
         if gap > 0:
             missing[position] = gap
     return missing
@@ -194,8 +232,130 @@ def transfer_numbers(transfer: dict[str, Any]) -> tuple[str, str, str]:
     return f"TO/{number}", f"TI/{number}", f"TD/{number}"
 
 
-def map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Document]:
-    """The ledger documents of one iSeller transfer between outlets."""
+def map_transfer(raw: dict[str, Any], settings: SyncSettings) -> list[Document]:
+    """The ledger documents of one iSeller transfer between outlets; a value that cannot be used
+    fails the transfer's documents (and only those) with the reason."""
+    reader = Reader(_transfer_label(raw, settings))
+    try:
+        transfer = _read_transfer(raw, settings, reader)
+    except FieldProblem as problem:
+        return _failed_transfer(raw, f"{reader.label}: {problem}")
+    documents = _map_transfer(transfer, settings)
+    for doc in documents:
+        doc.cleaned = list(reader.cleaned)
+    return documents
+
+
+def _transfer_label(raw: dict[str, Any], settings: SyncSettings) -> str:
+    """``transfer <number> (<from> to <to>)`` from whatever of it is readable."""
+    reader = Reader("")
+
+    def safe(name: str) -> str:
+        try:
+            return reader.text(raw.get(name), name, identifier=True)
+        except FieldProblem:
+            return ""
+
+    number = safe("transfer_number") or safe("transfer_id")
+    source_id, target_id = safe("from_outlet_id"), safe("to_outlet_id")
+    source = outlet_label(source_id, safe("from_outlet_code"), settings.outlet(source_id))
+    target = outlet_label(target_id, safe("to_outlet_code"), settings.outlet(target_id))
+    return f"transfer {number} ({source} to {target})"
+
+
+def _read_transfer(raw: dict[str, Any], settings: SyncSettings, reader: Reader) -> dict[str, Any]:
+    """A copy of a transfer with every value the mapping uses checked (see ``checks``)."""
+    limits = settings.limits
+    transfer = dict(raw)
+    reader.at("")
+    for name in ("transfer_id", "transfer_number", "status", "from_outlet_id", "to_outlet_id"):
+        if name in raw:
+            transfer[name] = reader.text(raw.get(name), name, identifier=True, required=name == "transfer_id")
+    for name in ("from_outlet_code", "to_outlet_code"):
+        if name in raw:
+            transfer[name] = reader.text(raw.get(name), name)
+    for name in ("sent_date", "created_date", "received_date"):
+        if name in raw:
+            transfer[name] = reader.moment(raw.get(name), name)
+    key = "products" if raw.get("products") else "lines"
+    lines = raw.get(key) or []
+    if not isinstance(lines, list):
+        raise reader.fail(key, f"{kind_of(lines)} where a list of lines is expected")
+    clean_lines = []
+    costs = raw.get("_unit_costs") or {}
+    clean_costs: dict[str, Decimal] = {}
+    for position, line in enumerate(lines, start=1):
+        reader.at(f"line {position}")
+        if not isinstance(line, dict):
+            raise reader.fail(key, f"{kind_of(line)} where a line is expected")
+        clean = dict(line)
+        clean["sku"] = reader.text(line.get("sku"), "sku", identifier=True)
+        clean["product_name"] = reader.text(line.get("product_name"), "product_name")
+        clean["product_id"] = reader.text(line.get("product_id"), "product_id")
+        clean["quantity"] = reader.quantity(line.get("quantity"), "quantity", limits)
+        if line.get("received_quantity") is not None:
+            clean["received_quantity"] = reader.number(
+                line.get("received_quantity"),
+                "received_quantity",
+                negative=True,
+                maximum=limits.max_line_quantity,
+                limit_name="limits.max_line_quantity",
+            )
+        if clean["sku"] in costs:
+            clean_costs[clean["sku"]] = reader.number(costs[clean["sku"]], UNIT_COST_FIELD)
+        clean_lines.append(clean)
+    transfer.pop("lines", None)
+    transfer["products"] = clean_lines
+    if "_unit_costs" in raw:
+        transfer["_unit_costs"] = clean_costs
+    reader.at("")
+    return transfer
+
+
+def _failed_transfer(raw: dict[str, Any], reason: str) -> list[Document]:
+    """The transfer out (and transfer in, once received) of a transfer that cannot be read."""
+    stream = TransfersStream()
+    transfer_id = stream.record_key(raw)
+    reader = Reader("")
+    try:
+        number = reader.text(raw.get("transfer_number"), "transfer_number", identifier=True) or transfer_id
+    except FieldProblem:
+        number = transfer_id
+    received = str(raw.get("status") or "").lower() == "received"
+    when = datetime.now(UTC)
+    for name in ("sent_date", "created_date", "modified_date"):
+        try:
+            moment = read_time(raw.get(name), name)
+        except FieldProblem:
+            continue
+        if moment is not None:
+            when = moment
+            break
+    source = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    documents = []
+    for data_type, prefix in (("transfer_out", "TO"), ("transfer_in", "TI")):
+        if data_type == "transfer_in" and not received:
+            continue
+        documents.append(
+            Document(
+                data_type,
+                transfer_id,
+                source_key=transfer_id,
+                source_number=number,
+                source_date=when,
+                target_module="item-transfer",
+                target_number=f"{prefix}/{number}",
+                payload=None,
+                source=source,
+                status="failed",
+                reason=reason,
+            )
+        )
+    return documents
+
+
+def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Document]:
+    """The ledger documents of one checked transfer."""
     transfer_id = str(transfer["transfer_id"])
     number = str(transfer.get("transfer_number") or transfer_id)
     out_no, in_no, diff_no = transfer_numbers(transfer)
@@ -208,7 +368,8 @@ def map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docum
     source_map, target_map = settings.outlet(source_id), settings.outlet(target_id)
     source_name = outlet_label(source_id, transfer.get("from_outlet_code"), source_map)
     target_name = outlet_label(target_id, transfer.get("to_outlet_code"), target_map)
-    record = to_jsonable({k: v for k, v in transfer.items() if not k.startswith("_")})
+    fields = {k: v for k, v in transfer.items() if not k.startswith("_")}
+    record = to_jsonable(storable(fields, "source", strict=False)[0])
     label = f"transfer {number} ({source_name} to {target_name})"
     route = f"{source_name} ke {target_name}"
     base: dict[str, Any] = {"source_key": transfer_id, "source_number": number, "source": record}
