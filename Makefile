@@ -4,6 +4,7 @@
 #   make test    the same stack, then the whole test suite (junit XML in test-artifacts/)
 #   make up      the demo stack in the background (logs and pid files in .local/); make down stops it
 #   make lint    ruff + mypy          make bench   every bench/*.py          make clean   local state
+#   make pins    re-resolve requirements*.in into the exact pins of requirements*.txt (docs/dependencies.md)
 #
 # Ports and secrets: see scripts/env.sh (AIRFLOW_PORT=8080, ACCURATE_SANDBOX_PORT=8181,
 # ISELLER_SANDBOX_PORT=8182, SYNC_PG_PORT=5433, ...). Extra pytest arguments: make test PYTEST_ARGS="-k x".
@@ -20,16 +21,19 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 	  then command -v $$p; break; fi; done)
 STAMP := $(VENV)/.requirements.stamp
 PYTEST_ARGS ?=
+# Extra pip-compile arguments for make pins, e.g. PINS_ARGS="--upgrade-package celery".
+PINS_ARGS ?=
 
-.PHONY: help venv demo up down status test browser lint bench clean distclean
+.PHONY: help venv pins demo up down status test browser lint bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
-# Re-installs only when requirements.txt changes (or the virtualenv is missing or too old).
-$(STAMP): requirements.txt
+# The runtime pins plus the development tools. Re-installs only when either file changes (or the
+# virtualenv is missing or too old). The Docker image installs requirements.txt alone.
+$(STAMP): requirements.txt requirements-dev.txt
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "error: Python 3.11 or newer not found (looked for python3.11, python3.12, python3.13, python3)." >&2; \
 	  echo "Install it, or run: make venv PYTHON=/path/to/python3.11" >&2; exit 1; fi
@@ -37,12 +41,25 @@ $(STAMP): requirements.txt
 	  echo "$(VENV) uses a Python older than 3.11: recreating it"; rm -rf "$(VENV)"; fi
 	@if [ ! -x "$(VENV)/bin/python" ]; then \
 	  echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; "$(PYTHON)" -m venv "$(VENV)"; fi
-	@echo "installing requirements.txt into $(VENV)"
+	@echo "installing requirements.txt and requirements-dev.txt into $(VENV)"
 	@start=$$SECONDS; \
-	  "$(VENV)/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q -r requirements.txt 2>&1 \
+	  "$(VENV)/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
+	    -r requirements.txt -r requirements-dev.txt 2>&1 \
 	    | { grep -v 'is ignored: it is neither a file nor a directory' || true; }; \
 	  echo "requirements installed in $$((SECONDS - start))s"
 	@touch "$@"
+
+# requirements.in -> requirements.txt, then requirements-dev.in -> requirements-dev.txt (which is
+# constrained by requirements.txt). Pins that still fit are kept; PINS_ARGS="--upgrade" moves all.
+pins: venv
+	@export CUSTOM_COMPILE_COMMAND="make pins"; \
+	  for f in requirements requirements-dev; do \
+	    echo "resolving $$f.in -> $$f.txt"; \
+	    "$(VENV)/bin/pip-compile" --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+	      $(PINS_ARGS) --output-file "$$f.txt" "$$f.in" 2>&1 \
+	      | { grep -v 'is ignored: it is neither a file nor a directory' || true; }; \
+	  done
+	@echo "pins written: run make venv (or make test) to install them"
 
 demo: venv
 	@bash scripts/demo.sh
