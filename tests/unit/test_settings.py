@@ -38,6 +38,21 @@ def test_json_text_is_accepted_and_times_are_normalised():
             "outlets.o1.brnch: unknown key",
         ),
         ({"sales_sync_mod": "realtime"}, "iseller_accurate_settings.sales_sync_mod: unknown key"),
+        # strict values: nothing is coerced ("yes", "true", 1 are not booleans; 1 is not a name)
+        (
+            {"transfer_sync_scheduled": "yes"},
+            'iseller_accurate_settings.transfer_sync_scheduled: Input should be a valid boolean, got "yes"',
+        ),
+        ({"transfer_sync_scheduled": "true"}, "transfer_sync_scheduled: Input should be a valid boolean"),
+        ({"use_customer_id_mapping": 1}, "use_customer_id_mapping: Input should be a valid boolean, got 1"),
+        ({"sales_sync_times": "22:00"}, "sales_sync_times: Input should be a valid list"),
+        (
+            {"outlets": {"o1": {"branch": 7, "warehouse": "G"}}},
+            "iseller_accurate_settings.outlets.o1.branch: Input should be a valid string, got 7",
+        ),
+        ({"shift_sweep_minutes": "60"}, "shift_sweep_minutes: Input should be a valid integer"),
+        ({"shift_sweep_minutes": 7}, "shift_sweep_minutes: Value error, 7 does not divide"),
+        ({"shift_sweep_minutes": 1}, "shift_sweep_minutes: Input should be greater than or equal to 5"),
         ("{not json", "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
     ],
@@ -71,7 +86,11 @@ def test_cron_expressions_group_times_by_minute():
 
 
 def test_schedules_follow_the_modes():
-    assert sales_schedule(parse_settings({"sales_sync_mode": "shift_close"})) is None
+    # shift_close: the shift sweep (closed shifts no run has read), every shift_sweep_minutes.
+    sweep = sales_schedule(parse_settings({"sales_sync_mode": "shift_close"}))
+    assert type(sweep).__name__ == "CronTriggerTimetable" and sweep.expression == "0 * * * *"
+    sweep = sales_schedule(parse_settings({"sales_sync_mode": "shift_close", "shift_sweep_minutes": 15}))
+    assert sweep.expression == "*/15 * * * *"
     realtime = sales_schedule(parse_settings({"sales_sync_mode": "realtime"}))
     assert type(realtime).__name__ == "AssetOrTimeSchedule"
     scheduled = sales_schedule(
