@@ -16,7 +16,12 @@ Accurate's webhooks need two kinds of care that deliveries themselves cannot giv
   `accurate_webhooks_to_iseller`.
 
 **Backfill**: trigger with `{"window_start": "...", "window_end": "..."}` (ISO-8601) to re-read a
-given window (Accurate keeps about a month); the bookmark is not moved by such a run.
+given window (Accurate keeps about a month); the bookmark is not moved by such a run. A value that
+is not a date and time is refused by the API (400); one end only, a reversed window or an unknown
+key fails `catch_up` at once, naming the key.
+
+This DAG does not read the settings Variable: an invalid Variable does not stop the renewal (the
+subscription would lapse silently) nor the catch-up.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
-from include.iseller_accurate.tasks import DEFAULT_ARGS
+from include.iseller_accurate.conf import window_params
+from include.iseller_accurate.tasks import DEFAULT_ARGS, check_conf
 from include.iseller_accurate.webhook_events import ACCURATE_WEBHOOK_EVENTS, run_catch_up, run_renewal
 
 MAINTENANCE_CRON = "*/15 * * * *"
@@ -41,20 +47,7 @@ MAINTENANCE_CRON = "*/15 * * * *"
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     tags=["accurate", "iseller", "webhooks", "maintenance"],
-    params={
-        "window_start": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            description="Catch-up backfill: read Accurate's webhook history from this time (ISO-8601).",
-        ),
-        "window_end": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            description="Catch-up backfill: read Accurate's webhook history up to this time (ISO-8601).",
-        ),
-    },
+    params=window_params("Accurate's webhook history"),
 )
 def accurate_webhook_maintenance() -> None:
     @task(task_id="renew_subscription", execution_timeout=timedelta(minutes=5))
@@ -65,6 +58,7 @@ def accurate_webhook_maintenance() -> None:
     @task(task_id="catch_up", execution_timeout=timedelta(minutes=20))
     def catch_up(**context: Any) -> dict[str, Any]:
         """Store the deliveries missed since the last catch-up (webhook history)."""
+        check_conf(context)  # a bad backfill window fails at once, naming the key
         return run_catch_up(context)
 
     @task(task_id="signal_new_events", outlets=[ACCURATE_WEBHOOK_EVENTS])

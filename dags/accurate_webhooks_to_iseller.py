@@ -22,6 +22,9 @@ an iSeller refusal) fail alone, with their reason in the task log and on the Web
 task turns red. Repair the cause, then **clear the failed task**: exactly the failed events of that
 run are processed again.
 
+**Invalid settings** (Variable `iseller_accurate_settings`): the run fails at once, without retries,
+naming the key; the events stay pending and the first run after the repair applies them.
+
 Missed deliveries and the 7-day subscription are handled by DAG `accurate_webhook_maintenance`.
 """
 
@@ -33,7 +36,7 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from include.iseller_accurate.streams.purchases import run_webhook_events
-from include.iseller_accurate.tasks import DEFAULT_ARGS
+from include.iseller_accurate.tasks import DEFAULT_ARGS, check_run
 from include.iseller_accurate.webhook_events import ACCURATE_WEBHOOK_EVENTS
 
 #: Safety net: a run every 10 minutes even without a signal from the receiver.
@@ -56,6 +59,7 @@ def accurate_webhooks_to_iseller() -> None:
     @task(task_id="process_events", execution_timeout=timedelta(minutes=30))
     def process_events(**context: Any) -> dict[str, Any]:
         """Apply the pending Accurate purchase events to iSeller; fail when any event failed."""
+        check_run(context)  # an invalid settings Variable or conf fails at once, naming the key
         return run_webhook_events(context)
 
     process_events()

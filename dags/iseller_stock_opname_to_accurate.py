@@ -24,22 +24,23 @@ from datetime import datetime
 
 from airflow.sdk import dag
 
-from include.iseller_accurate.schedules import transfer_schedule
-from include.iseller_accurate.settings import load_settings
+from include.iseller_accurate.schedules import fallback_schedule, transfer_schedule
+from include.iseller_accurate.settings import settings_for_parsing, settings_notice
 from include.iseller_accurate.streams.stock_opname import StockOpnameStream
 from include.iseller_accurate.tasks import DEFAULT_ARGS, WINDOW_PARAMS, sync_tasks
 
-settings = load_settings()
+# An invalid settings Variable must not make the DAG vanish: fallback schedule, runs fail naming the key.
+settings, settings_error = settings_for_parsing()
 
 
 @dag(
     dag_id="iseller_stock_opname_to_accurate",
-    schedule=transfer_schedule(settings),
+    schedule=fallback_schedule() if settings_error else transfer_schedule(settings),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    doc_md=__doc__,
+    doc_md=(__doc__ or "") + settings_notice(settings_error),
     tags=["iseller", "accurate", "stock_opname"],
     params={**WINDOW_PARAMS},
 )

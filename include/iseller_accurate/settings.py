@@ -2,8 +2,11 @@
 
 Every key has a default, so an absent Variable means "defaults". A present but invalid value is
 never silently replaced: :func:`parse_settings` raises :class:`SettingsError` naming the key and
-the reason, which surfaces as a DAG import error (settings read while the DAG file is parsed) or a
-failed task (settings read when a task runs).
+the reason. Values are strict: ``"yes"`` is not a boolean and ``1`` is not a string.
+
+An invalid Variable never makes a DAG vanish: DAG files parse with :func:`settings_for_parsing`,
+which falls back to a safe schedule (see ``schedules.py``) and keeps the error; every task that
+needs the settings then fails at once, without retries, with that error (:func:`require_settings`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class SettingsError(ValueError):
 class OutletMapping(BaseModel):
     """How one iSeller outlet maps onto Accurate: branch, warehouse and accounts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str | None = Field(default=None, description="Display name, for operators only.")
     branch: str = Field(min_length=1, description="Accurate branch name (branchName).")
@@ -99,7 +102,8 @@ class DocumentLimits(BaseModel):
 class SyncSettings(BaseModel):
     """The whole settings object; see the README's Configuration section for each key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: JSON true/false only for booleans, strings only for names ("yes" is not true).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     sales_sync_mode: Literal["realtime", "shift_close", "scheduled"] = "shift_close"
     sales_sync_times: list[str] = Field(default_factory=lambda: ["22:00"])
@@ -109,6 +113,8 @@ class SyncSettings(BaseModel):
     timezone: str = "Asia/Jakarta"
     outlets: dict[str, OutletMapping] = Field(default_factory=dict)
     limits: DocumentLimits = Field(default_factory=DocumentLimits)
+    #: Minutes between two sweeps for closed register shifts no run has read (every mode).
+    shift_sweep_minutes: int = Field(default=60, ge=5, le=1440)
 
     @field_validator("sales_sync_times", "transfer_sync_times")
     @classmethod
@@ -119,6 +125,15 @@ class SyncSettings(BaseModel):
             if not isinstance(item, str) or not _HHMM.match(item):
                 raise ValueError(f'{item!r} is not a time of day as "HH:MM" (00:00 to 23:59)')
         return sorted(set(value))
+
+    @field_validator("shift_sweep_minutes")
+    @classmethod
+    def _sweep(cls, value: int) -> int:
+        if not (60 % value == 0 or (value % 60 == 0 and 1440 % value == 0)):
+            raise ValueError(
+                f"{value} does not divide the hour or the day evenly; use e.g. 15, 30, 60, 120 or 1440"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -138,6 +153,16 @@ class SyncSettings(BaseModel):
         """The mapping of one iSeller outlet, or None when the operator has not mapped it."""
         return self.outlets.get(outlet_id)
 
+    @property
+    def shift_sweep_cron(self) -> str:
+        """Cron expression of the shift sweep (every ``shift_sweep_minutes``)."""
+        minutes = self.shift_sweep_minutes
+        if minutes < 60:
+            return f"*/{minutes} * * * *"
+        if minutes == 60:
+            return "0 * * * *"
+        return f"0 */{minutes // 60} * * *" if minutes < 1440 else "0 0 * * *"
+
     @staticmethod
     def cron_expressions(times: list[str]) -> list[str]:
         """Cron expressions (one per distinct minute) firing at each ``HH:MM`` of ``times``."""
@@ -151,6 +176,22 @@ class SyncSettings(BaseModel):
         ]
 
 
+#: Pydantic's strict type errors and how to write the value in the Variable's JSON.
+_STRICT_TYPES = {
+    "bool_type": "write JSON true or false, without quotes",
+    "int_type": "write a whole number without quotes",
+    "string_type": "write a JSON string in double quotes",
+    "list_type": "write a JSON list such as [\"22:00\"]",
+    "dict_type": "write a JSON object",
+    "model_type": "write a JSON object",
+}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
@@ -158,6 +199,8 @@ def _describe(error: ValidationError) -> str:
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see the README's Configuration section)"
+        elif item["type"] in _STRICT_TYPES:
+            message = f"{message}, got {_shown(item.get('input'))} ({_STRICT_TYPES[item['type']]})"
         problems.append(f"{SETTINGS_VARIABLE}.{location}: {message}")
     return "; ".join(problems)
 
@@ -186,3 +229,43 @@ def load_settings() -> SyncSettings:
     from airflow.sdk import Variable
 
     return parse_settings(Variable.get(SETTINGS_VARIABLE, default=None))
+
+
+def settings_for_parsing() -> tuple[SyncSettings, SettingsError | None]:
+    """Settings for a DAG file being parsed: the Variable's, or the defaults plus the error.
+
+    A DAG file must never fail to import because of the Variable: the DAG would vanish and its REST
+    trigger would answer 404 (a POS shift-close hook would lose the shift). With an invalid Variable
+    the DAG keeps existing on a safe fallback schedule, and :func:`require_settings` fails its runs.
+    """
+    try:
+        return load_settings(), None
+    except SettingsError as error:
+        return SyncSettings(), error
+
+
+def require_settings() -> SyncSettings:
+    """The settings for a running task; an invalid Variable fails the task at once (no retries).
+
+    Retrying cannot repair the Variable, so the error (naming the key) is raised as
+    ``AirflowFailException``: the task is red at once and the operator reads the key in its log.
+    """
+    try:
+        return load_settings()
+    except SettingsError as error:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"{error}. Repair the Variable {SETTINGS_VARIABLE} (Admin > Variables); runs succeed again"
+            " from the next one, and the shift sweep then reads what was missed."
+        ) from None
+
+
+def settings_notice(error: SettingsError | None) -> str:
+    """Text appended to a DAG's docs while the settings Variable is invalid (shown in the UI)."""
+    if error is None:
+        return ""
+    return (
+        "\n\n**The settings Variable is invalid** (this DAG runs hourly and every run fails at once"
+        f" until it is repaired): {error}"
+    )

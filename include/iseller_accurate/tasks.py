@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import Param, task
 
 from include.iseller_accurate.alerts import SyncFailureNotifier
+from include.iseller_accurate.conf import TriggerConfError, validate_run_conf, window_params
 from include.iseller_accurate.ledger import Ledger, RunRef, dsn_from_connection
 from include.iseller_accurate.notes import record_failure, record_success
 from include.iseller_accurate.pipeline import (
@@ -26,7 +27,7 @@ from include.iseller_accurate.pipeline import (
     rows_by_source_key,
     run_window,
 )
-from include.iseller_accurate.settings import SyncSettings, load_settings
+from include.iseller_accurate.settings import SyncSettings, require_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "on_success_callback": [record_success],
 }
 
-#: Run-time options shared by the window-based DAGs (backfill a window explicitly).
-WINDOW_PARAMS: dict[str, Param] = {
-    "window_start": Param(
-        None, type=["null", "string"], format="date-time",
-        description="Backfill: read source documents from this time (ISO-8601). Give window_end too.",
-    ),
-    "window_end": Param(
-        None, type=["null", "string"], format="date-time",
-        description="Backfill: read source documents up to this time (ISO-8601).",
-    ),
-}
+#: Run-time options shared by the window-based DAGs (backfill a window explicitly). The API refuses
+#: a value that is not an ISO-8601 date-time (``pattern``; see ``conf.py`` for why not ``format``).
+WINDOW_PARAMS: dict[str, Param] = window_params()
 
 
 def run_ref(context: dict[str, Any]) -> RunRef:
@@ -67,11 +60,30 @@ def run_ref(context: dict[str, Any]) -> RunRef:
     )
 
 
-def _validate_params(params: dict[str, Any]) -> None:
-    if bool(params.get("window_start")) != bool(params.get("window_end")):
-        raise ValueError("give both window_start and window_end, or neither")
-    if params.get("register_shift_id") and not params.get("register_id"):
-        raise ValueError("conf.register_shift_id needs conf.register_id (the register the shift belongs to)")
+def check_conf(context: dict[str, Any]) -> None:
+    """Fail the task at once (no retries) when the run's conf is unusable, naming the key."""
+    dag = context.get("dag")
+    dag_run = context.get("dag_run")
+    if dag is None or dag_run is None:
+        return
+    try:
+        validate_run_conf(getattr(dag_run, "conf", None), dag.params.keys())
+    except TriggerConfError as error:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(error)) from None
+
+
+def check_run(context: dict[str, Any]) -> SyncSettings:
+    """First thing every sync task does: settings and conf usable, or fail at once (no retries).
+
+    Neither a bad settings Variable nor a bad trigger conf can be repaired by retrying: both fail the
+    task with ``AirflowFailException`` naming the key, so the run is red within seconds and the next
+    run (a shift close waiting behind ``max_active_runs=1``) starts at once.
+    """
+    settings = require_settings()
+    check_conf(context)
+    return settings
 
 
 def _iseller() -> Any:
@@ -93,23 +105,36 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
     @task(task_id="extract")
     def extract(**context: Any) -> dict[str, Any]:
         """Read the run's source documents, map them, store them in the ledger (counts to XCom)."""
-        params = dict(context.get("params") or {})
-        _validate_params(params)
-        settings = load_settings()
+        settings = check_run(context)
         stream = stream_factory()
+        params = dict(context.get("params") or {})
+        plan = getattr(stream, "plan_run", None)
+        if plan is not None:  # e.g. sales in shift_close mode: a scheduled run sweeps closed shifts
+            params = plan(settings, params)
         iseller = _iseller()
+        run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
             windowed = stream.uses_window(params)
             start, end = run_window(stream, ledger, context)
             ctx = ExtractContext(settings, params, start, end, iseller=iseller, ledger=ledger)
             # An explicit backfill window must not move the incremental bookmark.
             advance = windowed and not params.get("window_start")
-            return extract_documents(stream, ctx, ledger, run_ref(context), advance_cursor=advance)
+            try:
+                summary = extract_documents(stream, ctx, ledger, run, advance_cursor=advance)
+            except TriggerConfError as error:  # e.g. a shift iSeller does not know
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(str(error)) from None
+            # Only now that the documents are stored: remember what was read (shifts, sweep bookmark).
+            mark_read = getattr(stream, "mark_read", None)
+            if mark_read is not None:
+                summary.update(mark_read(ctx, ledger, run))
+            return summary
 
     @task(task_id="load", pool=ACCURATE_POOL)
     def load(extracted: Any, **context: Any) -> dict[str, Any]:
         """Post the run's open documents to Accurate; fail when any is not synced (refresh = clear)."""
-        settings = load_settings()
+        settings = check_run(context)
         stream = stream_factory()
         iseller, accurate = _iseller(), _accurate()
         run = run_ref(context)

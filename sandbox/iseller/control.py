@@ -9,6 +9,7 @@ them exists in iSeller. Errors answer HTTP 400 (404 for an unknown id in the pat
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,7 +17,7 @@ from starlette.requests import Request
 
 from .context import sandbox_state
 from .jsonutil import SandboxJSONResponse, parse_dt
-from .notify import ShiftCloseHookConfig
+from .notify import HOOK_RETRY_DELAYS, ShiftCloseHookConfig
 from .params import ParamError, read_body
 from .store import IsellerStore, SandboxError
 from .views import (
@@ -136,10 +137,13 @@ async def webhook_deliveries(request: Request) -> SandboxJSONResponse:
 
 @router.post("/shift-close-hook")
 async def configure_shift_close_hook(request: Request) -> SandboxJSONResponse:
-    """``{"url", "token_url"?, "username"?, "password"?, "headers"?}``; ``{"url": null}`` removes it."""
+    """``{"url", "token_url"?, "username"?, "password"?, "headers"?, "retry_delays"?}``;
+    ``{"url": null}`` removes it. ``retry_delays``: seconds before each retry (at most 10, each at
+    most 600; ``[]`` turns retries off); pending retries of earlier closes stop on any change."""
     notifier = sandbox_state(request).notifier
     body = await read_body(request)
     url = body.get("url")
+    notifier.cancel_hook_retries()
     if url is None:
         notifier.hook = None
         return SandboxJSONResponse({"status": True, "hook": None})
@@ -150,12 +154,22 @@ async def configure_shift_close_hook(request: Request) -> SandboxJSONResponse:
     headers = body.get("headers") or {}
     if not isinstance(headers, dict):
         raise SandboxError("headers must be an object")
+    delays = body.get("retry_delays", list(HOOK_RETRY_DELAYS))
+    if (
+        not isinstance(delays, list)
+        or len(delays) > 10
+        or not all(
+            isinstance(d, int | float | Decimal) and not isinstance(d, bool) and 0 <= d <= 600 for d in delays
+        )
+    ):
+        raise SandboxError("retry_delays must be a list of at most 10 numbers of seconds (0 to 600)")
     notifier.hook = ShiftCloseHookConfig(
         url=url,
         token_url=body.get("token_url"),
         username=None if body.get("username") is None else str(body["username"]),
         password=None if body.get("password") is None else str(body["password"]),
         headers={str(k): str(v) for k, v in headers.items()},
+        retry_delays=tuple(float(d) for d in delays),
     )
     return SandboxJSONResponse({"status": True, "hook": notifier.hook.public()})
 

@@ -9,7 +9,11 @@ ids and statuses. Delivery is asynchronous with a couple of retries; every attem
 The shift-close hook is the sandbox's own (iSeller has no known shift-closed event): it plays a
 POS-side script that calls Airflow's REST API
 (``POST /api/v2/dags/iseller_sales_to_accurate/dagRuns``) when a register closes, optionally getting
-a bearer token from Airflow 3's ``/auth/token`` first.
+a bearer token from Airflow 3's ``/auth/token`` first. Like a real POS integration it retries what
+may pass later (connection errors, timeouts, 404 while the DAG is not loaded, 408, 425, 429, 5xx)
+in the background with growing delays (``HOOK_RETRY_DELAYS``, about two and a half minutes in all),
+and never retries a refusal (400 invalid conf, 401/403, 409, 422). The close-shift answer carries
+the first attempt; ``GET /_sandbox/shift-close-hook`` lists every attempt.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ from .jsonutil import dumps
 
 #: Seconds to wait before each retry of a failed webhook delivery.
 RETRY_DELAYS = (0.5, 1.5)
+#: Seconds before each retry of the shift-close hook (bounded: 7 attempts over about 2.5 minutes).
+HOOK_RETRY_DELAYS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+#: Answers of Airflow that may pass later: the DAG is not loaded yet (404), overload, server errors.
+RETRIABLE_STATUS = frozenset({404, 408, 425, 429}) | frozenset(range(500, 600))
+
+
+def retriable_status(status_code: int) -> bool:
+    """Whether an answer of the token or dagRuns endpoint is worth another attempt."""
+    return status_code in RETRIABLE_STATUS
 
 
 def webhook_timestamp() -> str:
@@ -64,6 +77,8 @@ class ShiftCloseHookConfig:
     username: str | None = None
     password: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: Seconds before each retry; ``[]`` turns retries off.
+    retry_delays: tuple[float, ...] = HOOK_RETRY_DELAYS
 
     def public(self) -> dict[str, Any]:
         """The configuration without the password."""
@@ -72,6 +87,7 @@ class ShiftCloseHookConfig:
             "token_url": self.token_url,
             "username": self.username,
             "headers": sorted(self.headers),
+            "retry_delays": list(self.retry_delays),
         }
 
 
@@ -85,10 +101,13 @@ class Notifier:
         self.hook_calls: list[dict[str, Any]] = []
         self.timeout = timeout
         self._ids = itertools.count(1)
+        self._hook_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hook_tasks: set[asyncio.Task[None]] = set()
 
     def clear_logs(self) -> None:
-        """Forget delivery and hook logs (configuration stays)."""
+        """Forget delivery and hook logs, and stop pending hook retries (configuration stays)."""
+        self.cancel_hook_retries()
         self.deliveries.clear()
         self.hook_calls.clear()
 
@@ -143,9 +162,14 @@ class Notifier:
                     return
                 await asyncio.sleep(RETRY_DELAYS[attempt - 1])
 
+    def cancel_hook_retries(self) -> None:
+        """Stop retrying earlier shift closes (the hook was reconfigured or the sandbox reset)."""
+        for task in list(self._hook_tasks):
+            task.cancel()
+
     async def stop(self) -> None:
         """Cancel the pending deliveries and retries (on shutdown, so a stop never hangs)."""
-        tasks = list(self._tasks)
+        tasks = list(self._tasks) + list(self._hook_tasks)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -153,11 +177,37 @@ class Notifier:
 
     # ----------------------------------------------------------------- shift-close hook
     async def shift_closed(self, conf: dict[str, Any]) -> dict[str, Any] | None:
-        """Announce a closed shift to the configured hook; returns the recorded outcome (or None)."""
+        """Announce a closed shift to the configured hook; returns the first attempt's outcome (or None).
+
+        A retriable failure is retried in the background (``will_retry`` is then true); each attempt
+        is recorded with the same ``call_id`` and its ``attempt`` number.
+        """
         hook = self.hook
         if hook is None:
             return None
+        call_id = next(self._hook_ids)
+        outcome = await self._call_hook(hook, conf, call_id, 1)
+        if outcome["will_retry"]:
+            task = asyncio.get_running_loop().create_task(self._retry_hook(hook, conf, call_id))
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
+        return outcome
+
+    async def _retry_hook(self, hook: ShiftCloseHookConfig, conf: dict[str, Any], call_id: int) -> None:
+        for attempt, delay in enumerate(hook.retry_delays, start=2):
+            await asyncio.sleep(delay)
+            if self.hook is not hook:  # reconfigured or removed meanwhile: the old target is gone
+                return
+            outcome = await self._call_hook(hook, conf, call_id, attempt)
+            if not outcome["will_retry"]:
+                return
+
+    async def _call_hook(
+        self, hook: ShiftCloseHookConfig, conf: dict[str, Any], call_id: int, attempt: int
+    ) -> dict[str, Any]:
         outcome: dict[str, Any] = {
+            "call_id": call_id,
+            "attempt": attempt,
             "url": hook.url,
             "called_at": datetime.now(UTC).replace(microsecond=0),
             "request": {"logical_date": None, "conf": conf},
@@ -166,6 +216,8 @@ class Notifier:
             "body": None,
             "error": None,
             "success": False,
+            "retriable": False,
+            "will_retry": False,
         }
         headers = {"Content-Type": "application/json", **hook.headers}
         try:
@@ -183,8 +235,8 @@ class Notifier:
                     ):
                         outcome["error"] = "could not get a token from token_url"
                         outcome["body"] = token
-                        self.hook_calls.append(outcome)
-                        return outcome
+                        outcome["retriable"] = retriable_status(token_response.status_code)
+                        return self._record(hook, outcome)
                     headers["Authorization"] = f"Bearer {token['access_token']}"
                 response = await client.post(
                     hook.url, content=dumps(outcome["request"]).encode(), headers=headers
@@ -192,7 +244,13 @@ class Notifier:
                 outcome["status_code"] = response.status_code
                 outcome["body"] = _response_body(response)
                 outcome["success"] = response.is_success
+                outcome["retriable"] = not response.is_success and retriable_status(response.status_code)
         except httpx.HTTPError as error:
             outcome["error"] = f"{type(error).__name__}: {error}"
+            outcome["retriable"] = True  # connection refused, timeout: Airflow may be restarting
+        return self._record(hook, outcome)
+
+    def _record(self, hook: ShiftCloseHookConfig, outcome: dict[str, Any]) -> dict[str, Any]:
+        outcome["will_retry"] = outcome["retriable"] and outcome["attempt"] <= len(hook.retry_delays)
         self.hook_calls.append(outcome)
         return outcome

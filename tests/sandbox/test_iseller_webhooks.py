@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -269,3 +270,133 @@ def test_shift_close_hook_failures_are_reported(
     assert unreachable["success"] is False
     assert unreachable["status_code"] is None
     assert "Connect" in unreachable["error"]
+
+
+def hook_calls(api: IsellerApi, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The hook's recorded attempts, once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        calls = api.control("GET", "/_sandbox/shift-close-hook")["calls"]
+        if len(calls) >= count or time.monotonic() > deadline:
+            return calls
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("answers", "statuses"),
+    [
+        ([(404, {"detail": "Dag with dag_id: 'iseller_sales_to_accurate' not found"})] * 2, [404, 404, 200]),
+        ([(503, {"detail": "unavailable"}), (500, "oops")], [503, 500, 200]),
+        ([(429, {"detail": "slow down"})], [429, 200]),
+    ],
+    ids=["dag_not_found_while_unparsed", "server_errors", "rate_limited"],
+)
+def test_shift_close_hook_retries_what_may_pass_later(
+    iseller_fresh: IsellerApi,
+    iseller_clean_receiver: Receiver,
+    shop: DemoShop,
+    answers: list[tuple[int, Any]],
+    statuses: list[int],
+) -> None:
+    api, receiver = iseller_fresh, iseller_clean_receiver
+    receiver.script[DAG_RUNS] = [*answers, (200, {"dag_run_id": "manual__late", "state": "queued"})]
+    api.control(
+        "POST",
+        "/_sandbox/shift-close-hook",
+        json={"url": receiver.base_url + DAG_RUNS, "retry_delays": [0.05, 0.1, 0.2, 0.4]},
+    )
+    register = shop.registers[1]
+    first = api.control("POST", f"/_sandbox/registers/{register.register_id}/close-shift")
+    assert (first["hook"]["success"], first["hook"]["will_retry"]) == (False, True)  # the close did not wait
+    calls = hook_calls(api, len(statuses))
+    assert [c["status_code"] for c in calls] == statuses
+    assert [c["attempt"] for c in calls] == list(range(1, len(statuses) + 1))
+    assert len({c["call_id"] for c in calls}) == 1 and calls[-1]["success"] is True
+    sent = [r.json() for r in receiver.received(DAG_RUNS)]
+    assert len(sent) == len(statuses) and all(s == sent[0] for s in sent)  # the same conf every time
+    assert sent[0]["conf"]["register_shift_id"] == first["register_shift_id"]
+    time.sleep(0.5)
+    assert len(receiver.received(DAG_RUNS)) == len(statuses)  # nothing after the success
+
+
+def test_shift_close_hook_retries_are_bounded_and_refusals_not_retried(
+    iseller_fresh: IsellerApi, iseller_clean_receiver: Receiver, shop: DemoShop
+) -> None:
+    api, receiver = iseller_fresh, iseller_clean_receiver
+    register = shop.registers[0]
+    receiver.script[DAG_RUNS] = [(502, "bad gateway")]
+    api.control(
+        "POST",
+        "/_sandbox/shift-close-hook",
+        json={"url": receiver.base_url + DAG_RUNS, "retry_delays": [0.05] * 3},
+    )
+    api.control("POST", f"/_sandbox/registers/{register.register_id}/close-shift")
+    calls = hook_calls(api, 4)
+    time.sleep(0.4)
+    calls = api.control("GET", "/_sandbox/shift-close-hook")["calls"]
+    assert [c["status_code"] for c in calls] == [502] * 4  # 1 + 3 retries, then it gives up
+    assert [c["will_retry"] for c in calls] == [True, True, True, False]
+
+    # 400 (invalid conf) and 401 (bad credentials) are refusals: one attempt only.
+    for status in (400, 401, 422):
+        receiver.reset()
+        receiver.script[DAG_RUNS] = [(status, {"detail": "refused"})]
+        api.control("POST", "/_sandbox/reset", json={"seed": 42})
+        api.control(
+            "POST",
+            "/_sandbox/shift-close-hook",
+            json={"url": receiver.base_url + DAG_RUNS, "retry_delays": [0.05]},
+        )
+        refused = api.control("POST", f"/_sandbox/registers/{register.register_id}/close-shift")["hook"]
+        assert (refused["status_code"], refused["retriable"], refused["will_retry"]) == (status, False, False)
+        time.sleep(0.3)
+        assert len(receiver.received(DAG_RUNS)) == 1
+
+
+def test_shift_close_hook_retries_connection_errors_and_token_outages(
+    iseller_fresh: IsellerApi, iseller_clean_receiver: Receiver, shop: DemoShop
+) -> None:
+    api, receiver = iseller_fresh, iseller_clean_receiver
+    register = shop.registers[2]
+    api.control(
+        "POST",
+        "/_sandbox/shift-close-hook",
+        json={"url": "http://127.0.0.1:9" + DAG_RUNS, "retry_delays": [0.05, 0.05]},
+    )
+    api.control("POST", f"/_sandbox/registers/{register.register_id}/close-shift")
+    calls = hook_calls(api, 3)
+    assert [c["attempt"] for c in calls] == [1, 2, 3] and all("Connect" in c["error"] for c in calls)
+
+    api.control("POST", "/_sandbox/reset", json={"seed": 42})
+    receiver.script["/auth/token"] = [(503, {"detail": "starting"}), (201, {"access_token": "jwt"})]
+    receiver.script[DAG_RUNS] = [(200, {"dag_run_id": "manual__x", "state": "queued"})]
+    api.control(
+        "POST",
+        "/_sandbox/shift-close-hook",
+        json={
+            "url": receiver.base_url + DAG_RUNS,
+            "token_url": receiver.base_url + "/auth/token",
+            "username": "admin",
+            "password": "admin",
+            "retry_delays": [0.05],
+        },
+    )
+    api.control("POST", f"/_sandbox/registers/{register.register_id}/close-shift")
+    calls = hook_calls(api, 2)
+    assert [(c["token_status_code"], c["status_code"]) for c in calls] == [(503, None), (201, 200)]
+    assert receiver.received(DAG_RUNS)[0].headers["Authorization"] == "Bearer jwt"
+
+
+def test_shift_close_hook_retry_configuration(
+    iseller_fresh: IsellerApi, iseller_clean_receiver: Receiver
+) -> None:
+    api, receiver = iseller_fresh, iseller_clean_receiver
+    configured = api.control("POST", "/_sandbox/shift-close-hook", json={"url": receiver.base_url + DAG_RUNS})
+    assert configured["hook"]["retry_delays"] == [2.0, 5.0, 10.0, 20.0, 40.0, 80.0]  # the default
+    for bad in ("soon", [1] * 11, [-1], [True], [601]):
+        api.control(
+            "POST",
+            "/_sandbox/shift-close-hook",
+            expect=400,
+            json={"url": receiver.base_url, "retry_delays": bad},
+        )

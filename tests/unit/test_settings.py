@@ -48,6 +48,46 @@ def test_invalid_values_name_the_key_and_reason(raw, expected):
     assert expected in str(info.value)
 
 
+STRICT = {
+    "bool_as_yes": (
+        {"transfer_sync_scheduled": "yes"},
+        'iseller_accurate_settings.transfer_sync_scheduled: Input should be a valid boolean, got "yes"'
+        " (write JSON true or false, without quotes)",
+    ),
+    "bool_as_text_true": (
+        {"transfer_sync_scheduled": "true"},
+        "transfer_sync_scheduled: Input should be a valid boolean",
+    ),
+    "bool_as_number": (
+        {"use_customer_id_mapping": 1},
+        "use_customer_id_mapping: Input should be a valid boolean, got 1",
+    ),
+    "times_as_text": ({"sales_sync_times": "22:00"}, "sales_sync_times: Input should be a valid list"),
+    "name_as_number": (
+        {"outlets": {"o1": {"branch": 7, "warehouse": "G"}}},
+        "iseller_accurate_settings.outlets.o1.branch: Input should be a valid string, got 7",
+    ),
+    "minutes_as_text": (
+        {"shift_sweep_minutes": "60"},
+        "shift_sweep_minutes: Input should be a valid integer",
+    ),
+    "minutes_uneven": ({"shift_sweep_minutes": 7}, "shift_sweep_minutes: Value error, 7 does not divide"),
+    "minutes_too_small": (
+        {"shift_sweep_minutes": 1},
+        "shift_sweep_minutes: Input should be greater than or equal to 5",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRICT))
+def test_values_are_strict_and_errors_name_the_key(case):
+    """Nothing is coerced: "yes", "true" and 1 are not booleans, 7 is not a branch name."""
+    raw, expected = STRICT[case]
+    with pytest.raises(SettingsError) as info:
+        parse_settings(raw)
+    assert expected in str(info.value)
+
+
 def test_payment_account_falls_back_to_cash_account():
     settings = parse_settings(
         {
@@ -71,7 +111,11 @@ def test_cron_expressions_group_times_by_minute():
 
 
 def test_schedules_follow_the_modes():
-    assert sales_schedule(parse_settings({"sales_sync_mode": "shift_close"})) is None
+    # shift_close: the shift sweep (closed shifts no run has read), every shift_sweep_minutes.
+    sweep = sales_schedule(parse_settings({"sales_sync_mode": "shift_close"}))
+    assert type(sweep).__name__ == "CronTriggerTimetable" and sweep.expression == "0 * * * *"
+    sweep = sales_schedule(parse_settings({"sales_sync_mode": "shift_close", "shift_sweep_minutes": 15}))
+    assert sweep.expression == "*/15 * * * *"
     realtime = sales_schedule(parse_settings({"sales_sync_mode": "realtime"}))
     assert type(realtime).__name__ == "AssetOrTimeSchedule"
     scheduled = sales_schedule(

@@ -24,12 +24,20 @@ from typing import Any
 import pandas as pd
 
 from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, read_time
-from include.iseller_accurate.ledger import Document
+from include.iseller_accurate.ledger import Document, Ledger, RunRef
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
 
 ZERO = Decimal(0)
 CUSTOMER_NOTE_PREFIX = "iSeller customer "
+#: Internal param set by ``plan_run``: this run sweeps closed shifts instead of reading a window.
+SHIFT_SWEEP = "_shift_sweep"
+#: Bookmark (``sync.cursors``) of the shift sweep: the run time of the last complete sweep.
+SHIFT_SWEEP_CURSOR = "sales_shift_sweep"
+#: The sweep lists shifts closed since its bookmark minus this (an offline POS uploads a shift late).
+SHIFT_SWEEP_OVERLAP = timedelta(days=1)
+#: At most this many shifts per sweep run; the rest are read by the next sweep.
+MAX_SWEEP_SHIFTS = 200
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -44,6 +52,53 @@ def parse_time(value: Any) -> datetime | None:
 def _within(value: Any, start: datetime, end: datetime) -> bool:
     moment = parse_time(value)
     return moment is not None and start <= moment <= end
+
+
+def _shift_bounds(shift: dict[str, Any]) -> tuple[datetime, datetime]:
+    opened, closed = parse_time(shift.get("open_date")), parse_time(shift.get("closed_date"))
+    if opened is None or closed is None:
+        raise ValueError(f"register shift {shift.get('register_shift_id')} is not closed")
+    return opened, closed
+
+
+def shifts_already_read(ledger: Ledger, shift_ids: Sequence[str]) -> set[str]:
+    """Which of ``shift_ids`` a run has already read (table ``sync.register_shifts_read``)."""
+    if not shift_ids:
+        return set()
+    rows = ledger.conn.execute(
+        "SELECT register_shift_id FROM sync.register_shifts_read WHERE register_shift_id = ANY(%s)",
+        (list(shift_ids),),
+    ).fetchall()
+    return {row["register_shift_id"] if isinstance(row, dict) else row[0] for row in rows}
+
+
+def record_shifts_read(
+    ledger: Ledger, shifts: Sequence[tuple[dict[str, Any], int, str]], run: RunRef
+) -> None:
+    """Remember shifts whose orders are now stored in the ledger (by a trigger or by the sweep)."""
+    if not shifts:
+        return
+    with ledger.conn.transaction():
+        for shift, orders, read_by in shifts:
+            ledger.conn.execute(
+                "INSERT INTO sync.register_shifts_read (register_shift_id, register_id, outlet_id,"
+                " open_date, closed_date, orders, read_by, dag_id, run_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (register_shift_id) DO UPDATE SET orders = EXCLUDED.orders,"
+                " closed_date = EXCLUDED.closed_date, dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id,"
+                " last_read_at = now()",
+                (
+                    str(shift.get("register_shift_id")),
+                    str(shift.get("register_id") or ""),
+                    shift.get("outlet_id"),
+                    parse_time(shift.get("open_date")),
+                    parse_time(shift.get("closed_date")),
+                    orders,
+                    read_by,
+                    run.dag_id,
+                    run.run_id,
+                ),
+            )
 
 
 def accurate_date(moment: datetime, settings: SyncSettings) -> str:
@@ -64,7 +119,7 @@ def _decimal(value: Any) -> Decimal:
 
 
 class SalesStream(Stream):
-    """iSeller orders of a window or of one closed register shift."""
+    """iSeller orders of a window, of one closed register shift, or of the closed shifts no run read."""
 
     name = "sales"
     key_field = "order_id"
@@ -81,29 +136,36 @@ class SalesStream(Stream):
             return "sales_return", "sales-return", ":unreadable"
         return "sales_invoice", "sales-invoice", ""
 
+    def __init__(self) -> None:
+        #: Shifts read by this run, remembered in the ledger by :meth:`mark_read` once stored.
+        self.shifts_read: list[tuple[dict[str, Any], int, str]] = []
+        self.sweep_complete = False
+
+    def plan_run(self, settings: SyncSettings, params: dict[str, Any]) -> dict[str, Any]:
+        """In ``shift_close`` mode a run without a shift or a window is a shift sweep."""
+        if (
+            settings.sales_sync_mode == "shift_close"
+            and not params.get("register_shift_id")
+            and not params.get("window_start")
+        ):
+            return {**params, SHIFT_SWEEP: True}
+        return params
+
     def uses_window(self, params: dict[str, Any]) -> bool:
-        return not params.get("register_shift_id")
+        return not params.get("register_shift_id") and not params.get(SHIFT_SWEEP)
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
-        """Orders (with refunds attached) of the run's shift or window."""
+        """Orders (with refunds attached) of the run's shift, of the swept shifts, or of its window."""
         params = ctx.params
         if params.get("register_shift_id"):
-            start, end = self._shift_window(ctx)
-            # A shift holds its register's orders with open <= order_date <= close; iSeller's
-            # created_before is exclusive and its times have whole seconds, so ask one second more.
-            pages = ctx.iseller.get_orders_pages(
-                created_after=start,
-                created_before=end + timedelta(seconds=1),
-                register_id=params.get("register_id"),
-                outlet_id=params.get("outlet_id"),
-            )
-            orders = self._collect(pages)
-            return [o for o in orders if o.get("_only_refund") or _within(o.get("order_date"), start, end)]
-        else:
-            pages = ctx.iseller.get_orders_pages(
-                modified_after=ctx.window_start, modified_before=ctx.window_end
-            )
+            shift = self._find_shift(ctx)
+            orders = self._shift_orders(ctx, shift)
+            self.shifts_read.append((shift, len(orders), "trigger"))
+            return orders
+        if params.get(SHIFT_SWEEP):
+            return self._sweep(ctx)
+        pages = ctx.iseller.get_orders_pages(modified_after=ctx.window_start, modified_before=ctx.window_end)
         return self._collect(pages)
 
     def refetch(self, ctx: ExtractContext, source_keys: Sequence[str]) -> list[dict[str, Any]]:
@@ -113,26 +175,95 @@ class SalesStream(Stream):
             records.extend(self._collect(ctx.iseller.get_orders_pages(order_id=order_id)))
         return records
 
-    def _shift_window(self, ctx: ExtractContext) -> tuple[datetime, datetime]:
+    def _shift_orders(self, ctx: ExtractContext, shift: dict[str, Any]) -> list[dict[str, Any]]:
+        """The orders of one closed shift: its register's orders with open <= order_date <= close."""
+        start, end = _shift_bounds(shift)
+        # iSeller's created_before is exclusive and its times have whole seconds: ask one second more.
+        pages = ctx.iseller.get_orders_pages(
+            created_after=start,
+            created_before=end + timedelta(seconds=1),
+            register_id=str(shift.get("register_id") or ctx.params.get("register_id") or "") or None,
+            outlet_id=shift.get("outlet_id") or ctx.params.get("outlet_id"),
+        )
+        orders = self._collect(pages)
+        return [o for o in orders if o.get("_only_refund") or _within(o.get("order_date"), start, end)]
+
+    def _find_shift(self, ctx: ExtractContext) -> dict[str, Any]:
+        """The closed shift the trigger's conf names; conf that cannot name one fails the run at once."""
+        from include.iseller_accurate.clients.errors import IsellerBusinessError
+        from include.iseller_accurate.conf import TriggerConfError
+
         params = ctx.params
-        shift_id = params["register_shift_id"]
-        for shift in ctx.iseller.get_register_shifts(
-            register_id=params.get("register_id"), outlet_id=params.get("outlet_id")
-        ):
+        shift_id, register_id = params["register_shift_id"], params.get("register_id")
+        try:
+            shifts = list(
+                ctx.iseller.get_register_shifts(
+                    register_id=register_id, outlet_id=params.get("outlet_id"), register_shift_id=shift_id
+                )
+            )
+        except IsellerBusinessError as error:  # e.g. "Register not found": retrying cannot help
+            raise TriggerConfError(
+                f"conf.register_id/conf.outlet_id: iSeller refused them ({error}); check the trigger's conf"
+            ) from None
+        for shift in shifts:
             if str(shift.get("register_shift_id")) != str(shift_id):
                 continue
-            opened, closed = parse_time(shift.get("open_date")), parse_time(shift.get("closed_date"))
-            if opened is None:
-                raise ValueError(f"register shift {shift_id} has no open date in iSeller")
-            if closed is None:
-                raise ValueError(
-                    f"register shift {shift_id} is still open in iSeller; close the shift, then trigger again"
+            if parse_time(shift.get("open_date")) is None:
+                raise TriggerConfError(
+                    f"conf.register_shift_id: shift {shift_id} has no open date in iSeller"
                 )
-            return opened, closed
-        raise ValueError(
-            f"register shift {shift_id} of register {params.get('register_id')} was not found in iSeller;"
+            if parse_time(shift.get("closed_date")) is None:
+                raise TriggerConfError(
+                    f"conf.register_shift_id: shift {shift_id} is still open in iSeller; it is synced by"
+                    " the next shift sweep after it closes (or trigger again once it is closed)"
+                )
+            return {"register_id": register_id, "outlet_id": params.get("outlet_id"), **shift}
+        raise TriggerConfError(
+            f"conf.register_shift_id: shift {shift_id} of register {register_id} was not found in iSeller;"
             " check the register_shift_id in the trigger's conf"
         )
+
+    def _sweep(self, ctx: ExtractContext) -> list[dict[str, Any]]:
+        """Orders of every closed shift no run has read (the POS trigger never arrived, or failed).
+
+        Lists the shifts closed since the last sweep (minus a day of overlap, for shifts an offline POS
+        uploads late) up to the run's time, and reads those not in ``sync.register_shifts_read``.
+        """
+        if ctx.ledger is None:
+            raise RuntimeError("the shift sweep needs the ledger")
+        cursor = ctx.ledger.cursor(SHIFT_SWEEP_CURSOR)
+        end = ctx.window_end
+        since = min(cursor - SHIFT_SWEEP_OVERLAP if cursor else end - self.initial_lookback, end)
+        closed = [
+            shift
+            for shift in ctx.iseller.get_register_shifts(
+                closed_after=since, closed_before=end + timedelta(seconds=1)
+            )
+            if (moment := parse_time(shift.get("closed_date"))) is not None and since <= moment <= end
+            and parse_time(shift.get("open_date")) is not None
+        ]
+        known = shifts_already_read(ctx.ledger, [str(s.get("register_shift_id")) for s in closed])
+        unread = sorted(
+            (s for s in closed if str(s.get("register_shift_id")) not in known),
+            key=lambda s: parse_time(s.get("closed_date")) or end,
+        )
+        self.sweep_complete = len(unread) <= MAX_SWEEP_SHIFTS
+        records: list[dict[str, Any]] = []
+        for shift in unread[:MAX_SWEEP_SHIFTS]:
+            orders = self._shift_orders(ctx, shift)
+            self.shifts_read.append((shift, len(orders), "sweep"))
+            records.extend(orders)
+        return records
+
+    def mark_read(self, ctx: ExtractContext, ledger: Ledger, run: RunRef) -> dict[str, Any]:
+        """After the documents are stored: remember the shifts read and move the sweep's bookmark."""
+        record_shifts_read(ledger, self.shifts_read, run)
+        if ctx.params.get(SHIFT_SWEEP) and self.sweep_complete:
+            ledger.advance_cursor(SHIFT_SWEEP_CURSOR, ctx.window_end)
+        return {
+            "shifts_read": len(self.shifts_read),
+            "shift_ids": [str(shift.get("register_shift_id")) for shift, _, _ in self.shifts_read][:50],
+        }
 
     @staticmethod
     def _collect(pages: Any) -> list[dict[str, Any]]:
