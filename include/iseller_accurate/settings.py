@@ -100,7 +100,7 @@ class DocumentLimits(BaseModel):
 
 
 class SyncSettings(BaseModel):
-    """The whole settings object; see the README's Configuration section for each key."""
+    """The whole settings object; see docs/configuration.md for each key."""
 
     # strict: JSON true/false only for booleans, strings only for names ("yes" is not true).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -198,7 +198,7 @@ def _describe(error: ValidationError) -> str:
         location = ".".join(str(part) for part in item["loc"])
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see the README's Configuration section)"
+            message = "unknown key (check the spelling; see docs/configuration.md)"
         elif item["type"] in _STRICT_TYPES:
             message = f"{message}, got {_shown(item.get('input'))} ({_STRICT_TYPES[item['type']]})"
         problems.append(f"{SETTINGS_VARIABLE}.{location}: {message}")
