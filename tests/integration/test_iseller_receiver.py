@@ -200,6 +200,7 @@ def test_iseller_deep_json_is_400(iseller_app, pg_dsn):
         (b'{"order_id": "ord-1", "k\\u0000": 1}', "the key"),
         (b'{"order_id": "ord-1", "status": "\\ud800"}', "status contains a lone UTF-16 surrogate"),
     ],
+    ids=["nul-in-order-id", "nul-in-a-list", "nul-in-a-key", "lone-surrogate"],
 )
 def test_iseller_unstorable_text_is_400_with_the_field(iseller_app, pg_dsn, payload, where):
     """Defect 6: a NUL in an iSeller payload was a bare 500 (PostgreSQL refuses it)."""
