@@ -45,13 +45,26 @@ def dumps(value: Any) -> str:
     return _MARKED.sub(r"\1", text) if "\\u0000dec:" in text else text
 
 
+#: Largest decimal exponent accepted in a number (``1e1000``); ``1e999999999`` would be written out
+#: with a billion digits by :func:`dumps` and overflows PostgreSQL's numeric.
+MAX_EXPONENT = 1000
+
+
+def _decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if value.is_finite() and value and abs(value.adjusted()) > MAX_EXPONENT:
+        raise ValueError(f"number {text[:40]} is out of range (exponent beyond +/-{MAX_EXPONENT})")
+    return value
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON with every non-integer number as Decimal.
 
-    Nesting too deep for the parser is a ValueError (:class:`JsonTooDeep`), never a RecursionError.
+    Nesting too deep for the parser is a ValueError (:class:`JsonTooDeep`), never a RecursionError;
+    so is a number with an absurd exponent (``1e999999999``).
     """
     try:
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=_decimal)
     except RecursionError:
         raise JsonTooDeep("JSON nested too deeply to parse") from None
 

@@ -192,6 +192,16 @@ def test_iseller_deep_json_is_400(iseller_app, pg_dsn):
     assert stored_notifications(pg_dsn) == []
 
 
+def test_iseller_number_with_an_absurd_exponent_is_400(iseller_app, pg_dsn):
+    """1e999999999 would be written out with a billion digits when stored."""
+    app, _ = iseller_app
+    body = b'{"order_id": "ord-1", "total": 1e999999999}'
+    answer = send(app, body, signed(body))
+    assert answer.status_code == 400, answer.text
+    assert "out of range" in answer.json()["error_message"]
+    assert stored_notifications(pg_dsn) == []
+
+
 @pytest.mark.parametrize(
     ("payload", "where"),
     [

@@ -465,3 +465,11 @@ def test_accurate_deep_json_is_400(receiver, ledger_dsn):
 def test_accurate_wrong_token_reason_is_plain(receiver, ledger_dsn):
     answer = post(receiver.url, [event()], token="nope")
     assert answer.status_code == 401 and answer.json()["d"] == ["wrong token"]
+
+
+def test_accurate_number_with_an_absurd_exponent_is_400(receiver, ledger_dsn):
+    body = json.dumps([event()]).encode().replace(b'"databaseId": 100042', b'"databaseId": 1e999999999')
+    answer = post(receiver.url, body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert "out of range" in answer.json()["d"][0]
+    assert rows(ledger_dsn, "SELECT count(*) FROM sync.webhook_events")[0][0] == 0

@@ -15,7 +15,8 @@ Order of the checks (the cheap ones first, nothing read from an unknown sender b
    that is not 64 hexadecimal characters: 401; a ``Timestamp`` that is not even ASCII: 400;
 4. the body is read up to ``MAX_BODY_BYTES`` (a chunked body is cut off past it: 413);
 5. signature (401), ``Timestamp`` (400 unreadable, 401 more than ``MAX_SKEW`` away);
-6. the body: nested deeper than ``jsonutil.MAX_DEPTH`` (400), not JSON (400), not an object (400),
+6. the body: nested deeper than ``jsonutil.MAX_DEPTH`` (400), not JSON or a number with an absurd
+   exponent such as ``1e999999999`` (400), not an object (400),
    text PostgreSQL cannot store, e.g. a NUL character (400, the reason names the field);
 7. stored once per notification: a replay of the same signed request (same ``Timestamp`` and body)
    answers 200 ``{"status": true, "duplicate": true}`` without a second row or asset event. 200, not
@@ -112,8 +113,8 @@ async def receive(request: Request) -> JSONResponse:
         payload = jsonutil.loads(body.data)
     except jsonutil.JsonTooDeep as exc:
         return _error(400, f"body refused: {exc}")
-    except ValueError:  # UnicodeDecodeError included
-        return _error(400, "body is not JSON")
+    except ValueError as exc:  # UnicodeDecodeError included
+        return _error(400, f"body is not JSON ({jsonutil.printable(str(exc), 120)})")
     if not isinstance(payload, dict):
         return _error(400, "body must be a JSON object (one order notification)")
     problem = jsonutil.unstorable(payload)
