@@ -457,3 +457,11 @@ def test_hostile_row_ids_and_cursors_are_400(client: TestClient) -> None:
     ):
         resp = client.get(f"{API}/documents", params=params, headers=_auth())
         assert resp.status_code == 400, (params, resp.text)
+
+
+def test_refresh_with_absurd_ids_is_refused_or_harmless(client: TestClient) -> None:
+    for ids in ([10**30], [-1], [2**63]):
+        resp = client.post(f"{API}/refresh", json={"kind": "documents", "ids": ids}, headers=_auth())
+        assert resp.status_code in (200, 422), (ids, resp.status_code, resp.text)
+        if resp.status_code == 200:
+            assert resp.json() == {"runs": [], "skipped": [], "requested": 0}
