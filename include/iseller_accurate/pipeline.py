@@ -471,7 +471,7 @@ class Loader:
         unsure: list[LedgerRow] = []
         if isinstance(outcome, Exception):
             if _is_auth_error(outcome):
-                reason = f"Accurate refused the credentials: {outcome}"
+                reason = str(outcome)  # the client's message names the refusal and what to check
                 self.ledger.mark("failed", [(r.id, reason) for r in chunk])
                 for row in chunk:
                     row.status, row.reason = "failed", reason

@@ -20,6 +20,7 @@ Tables: ``sync.webhook_events`` and ``sync.webhook_rejections`` (migration 0003)
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -167,6 +168,10 @@ def parse_event(raw: Any, where: str = "event") -> WebhookEvent:
     data = raw.get("data")
     if data is not None and not isinstance(data, list):
         raise DeliveryError(f"{where} ({uuid}): data must be a list")
+    problem = jsonutil.unstorable(raw)
+    if problem:
+        shown = jsonutil.printable(uuid, 80)
+        raise DeliveryError(f"{where} ({shown}): {problem}; the event cannot be stored")
     entries = document_entries(raw)
     first = entries[0] if entries else {}
     return WebhookEvent(
@@ -181,18 +186,58 @@ def parse_event(raw: Any, where: str = "event") -> WebhookEvent:
     )
 
 
-def parse_delivery(body: bytes) -> list[WebhookEvent]:
-    """A delivery body (a JSON array of events) as events, duplicates within the body dropped."""
+@dataclass(frozen=True)
+class RejectedEvent:
+    """An event of a delivery that cannot be stored: its place in the body, its uuid if any, why."""
+
+    index: int
+    uuid: str | None
+    reason: str
+    excerpt: str
+
+
+def split_delivery(body: bytes) -> tuple[list[WebhookEvent], list[RejectedEvent]]:
+    """A delivery body (a JSON array of events) as (good events, rejected events).
+
+    Each event is checked on its own, so one bad event never keeps the others out; duplicates within
+    the body are dropped. :class:`DeliveryError` when the body as a whole is unusable (not JSON,
+    nested deeper than ``jsonutil.MAX_DEPTH``, not an array of events).
+    """
     try:
+        jsonutil.check_depth(body)
         value = jsonutil.loads(body)
+    except jsonutil.JsonTooDeep as exc:
+        raise DeliveryError(f"body refused: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise DeliveryError(f"body is not valid JSON ({exc})") from None
     if isinstance(value, Mapping):  # be lenient with a single event sent without its array
         value = [value]
     if not isinstance(value, list):
         raise DeliveryError("body must be a JSON array of events")
-    events = [parse_event(item, f"event {index}") for index, item in enumerate(value)]
-    return unique_events(events)
+    events: list[WebhookEvent] = []
+    rejected: list[RejectedEvent] = []
+    for index, item in enumerate(value):
+        try:
+            events.append(parse_event(item, f"event {index}"))
+        except DeliveryError as exc:
+            uuid = item.get("uuid") if isinstance(item, Mapping) else None
+            rejected.append(
+                RejectedEvent(
+                    index=index,
+                    uuid=jsonutil.printable(uuid, MAX_UUID_LENGTH) if isinstance(uuid, str) else None,
+                    reason=str(exc),
+                    excerpt=jsonutil.printable(json.dumps(item, ensure_ascii=True, default=str), 512),
+                )
+            )
+    return unique_events(events), rejected
+
+
+def parse_delivery(body: bytes) -> list[WebhookEvent]:
+    """A delivery body as events, duplicates within the body dropped; any bad event raises."""
+    events, rejected = split_delivery(body)
+    if rejected:
+        raise DeliveryError(rejected[0].reason)
+    return events
 
 
 def unique_events(events: Iterable[WebhookEvent]) -> list[WebhookEvent]:
@@ -468,6 +513,15 @@ class WebhookEventLedger:
             (run.dag_id, run.run_id),
         ).fetchall()
         return {row["status"]: row["n"] for row in rows}
+
+    def deletion_recorded(self, event_type: str, accurate_id: int) -> bool:
+        """Whether a DELETE event of this document (type and Accurate id) was received."""
+        row = self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM sync.webhook_events WHERE event_type = %s AND accurate_id = %s"
+            " AND action = 'DELETE') AS found",
+            (event_type, accurate_id),
+        ).fetchone()
+        return bool(row and row["found"])
 
     def pending_count(self) -> int:
         """Events waiting for a run."""

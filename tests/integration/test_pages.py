@@ -422,3 +422,46 @@ def test_plugin_navigation_entries() -> None:
     assert views["Webhook Log"]["url_route"] == "webhook-log"
     assert views["Sync Status"]["category"] == views["Webhook Log"]["category"] == "browse"
     assert "{RUN_ID}" in views["Sync documents"]["href"]
+
+
+# -- hostile query strings (issue 9): a 400 with a reason, never a 500 -----------------------------
+@pytest.mark.parametrize("path", [f"{API}/documents", f"{API}/webhook-events", f"{PAGE}/sync-status"])
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"q": "a\x00b"}, "q: contains the control character \\x00"),
+        ({"q": "SI\x1b[31m"}, "q: contains the control character \\x1b"),
+        ({"q": "x" * 5000}, "q: longer than"),
+        ({"type": "sales\x00invoice"}, "type: contains the control character"),
+        ({"outlet": "outlet-1\x00"}, "outlet: contains the control character"),
+        ({"dag_id": SALES_DAG, "run_id": "r\x00"}, "run_id: contains the control character"),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, "a date between"),
+    ],
+    ids=["nul", "escape", "long", "type-nul", "outlet-nul", "run-id-nul", "last-day"],
+)
+def test_hostile_filters_are_400_with_a_reason(
+    client: TestClient, path: str, params: dict[str, str], reason: str
+) -> None:
+    resp = client.get(path, params=params, headers=_auth())
+    assert resp.status_code == 400, resp.text
+    assert reason in resp.json()["detail"]
+
+
+def test_hostile_row_ids_and_cursors_are_400(client: TestClient) -> None:
+    for params in (
+        {"ids": "1," * 600},
+        {"ids": "99999999999999999999999"},
+        {"ids": "-5"},
+        {"after": "YQBi"},  # base64 of "a\x00b"
+        {"before": "\x00"},
+    ):
+        resp = client.get(f"{API}/documents", params=params, headers=_auth())
+        assert resp.status_code == 400, (params, resp.text)
+
+
+def test_refresh_with_absurd_ids_is_refused_or_harmless(client: TestClient) -> None:
+    for ids in ([10**30], [-1], [2**63]):
+        resp = client.post(f"{API}/refresh", json={"kind": "documents", "ids": ids}, headers=_auth())
+        assert resp.status_code in (200, 422), (ids, resp.status_code, resp.text)
+        if resp.status_code == 200:
+            assert resp.json() == {"runs": [], "skipped": [], "requested": 0}

@@ -282,3 +282,21 @@ def test_reextraction_does_not_touch_synced_rows(ledger):
     ledger.upsert(changed, run(2))
     row = ledger.conn.execute("SELECT payload, status FROM sync.documents WHERE source_id='o0'").fetchone()
     assert row["status"] == "synced" and row["payload"]["number"] == "SI/T-0"
+
+
+def test_credentials_refused_reason_says_it_once(ledger):
+    """Issue 9: the reason read 'Accurate refused the credentials: Accurate refused the credentials of...'."""
+    from include.iseller_accurate.clients.errors import AuthError
+
+    message = (
+        "Accurate refused the credentials of Airflow connection 'accurate_api' (HTTP 401: Unknown or "
+        "revoked API token). Check the API token (not revoked?), the signature secret and the server clock."
+    )
+
+    class RefusingAccurate(FakeAccurate):
+        def bulk_save(self, module: str, records: list[dict[str, Any]], *, idempotent: bool = True) -> Any:
+            raise AuthError(message, status_code=401)
+
+    ledger.upsert(order_docs(1), run())
+    report = Loader(ledger, RefusingAccurate(), run()).load_run()
+    assert report.failed and all(row.reason == message for row in report.failed)

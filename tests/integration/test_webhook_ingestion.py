@@ -342,6 +342,19 @@ def test_delete_of_a_document_never_sent_is_ignored(sandboxes, ledger):
     assert status_of(ledger, ev)[0] == "ignored"
 
 
+def test_event_of_a_document_that_never_existed_says_not_found(sandboxes, ledger):
+    """Issue 9: a WRITE event naming an id Accurate never had claimed it "was deleted after it was saved"."""
+    ev = event_for("RECEIVE_ITEM", "receiveItem", {"id": 987654, "number": "RI.NEVER.1"})
+    store(ledger, ev)
+    ref = run()
+    with pytest.raises(WebhookEventsFailed):
+        process_run(ledger, processor(ledger, ref), ref)
+    status, reason = status_of(ledger, ev)
+    assert status == "failed" and reason
+    assert "was not found in Accurate" in reason and "deleted after it was saved" not in reason
+    assert "if the document is there, press Refresh" in reason
+
+
 def test_crash_after_create_is_settled_by_lookup_never_twice(sandboxes, ledger):
     _, iseller_url = sandboxes
     record = receive_item("RI.IT.0500", [("BRG-0006", 2)])

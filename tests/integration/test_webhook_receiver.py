@@ -403,3 +403,73 @@ def test_a_uuid_reused_for_a_different_event_is_kept_not_dropped(receiver, ledge
     stored = rows(ledger_dsn, "SELECT uuid, accurate_number FROM sync.webhook_events ORDER BY id")
     assert [r[1] for r in stored] == ["RI.1", "RI.2"]
     assert stored[0][0] == original["uuid"] and stored[1][0].startswith(original["uuid"] + "~")
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile input (issue 9)
+
+
+def test_accurate_nul_event_beside_a_valid_one_stores_the_valid_one(receiver, ledger_dsn, signals):
+    """Defect 5: one event with \\u0000 made the whole delivery 503 (retried forever), nothing stored."""
+    good = event(number="RI.GOOD")
+    bad = event(number="RI.BAD\u0000X")
+    answer = post(receiver.url, [good, bad])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["stored"] == 1
+    assert [(r["index"], r["uuid"]) for r in body["rejected"]] == [(1, bad["uuid"])]
+    assert "NUL" in body["rejected"][0]["reason"]
+    assert [r[0] for r in rows(ledger_dsn, "SELECT accurate_number FROM sync.webhook_events")] == ["RI.GOOD"]
+    (status, reason, excerpt) = rows(
+        ledger_dsn, "SELECT status_code, reason, body_excerpt FROM sync.webhook_rejections"
+    )[0]
+    assert status == 422 and bad["uuid"] in reason and "data[0].receiveItemNo" in reason
+    assert "\\u0000" in excerpt and TOKEN not in excerpt
+
+
+def test_accurate_nul_event_alone_is_400_with_reason_and_recorded(receiver, ledger_dsn):
+    bad = event(number="RI\u0000")
+    answer = post(receiver.url, [bad])
+    assert answer.status_code == 400, answer.text
+    assert "NUL" in answer.json()["d"][0]
+    (status, reason) = rows(ledger_dsn, "SELECT status_code, reason FROM sync.webhook_rejections")[0]
+    assert status == 400 and bad["uuid"] in reason
+    assert rows(ledger_dsn, "SELECT count(*) FROM sync.webhook_events")[0][0] == 0
+
+
+def test_accurate_lone_surrogate_and_raw_nul_byte_are_refused_not_500(receiver, ledger_dsn):
+    good = event(number="RI.OK")
+    surrogate = json.dumps([good, {**event(), "type": "\ud800"}], ensure_ascii=True).encode()
+    answer = post(receiver.url, surrogate, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["stored"] == 1 and "surrogate" in answer.json()["rejected"][0]["reason"]
+    raw_nul = b'[{"uuid": "u-\x00", "type": "ITEM"}]'  # a raw NUL byte: not even JSON
+    answer = post(receiver.url, raw_nul, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400
+    excerpts = [r[0] for r in rows(ledger_dsn, "SELECT body_excerpt FROM sync.webhook_rejections")]
+    assert any(e and "u-\\u0000" in e for e in excerpts)  # recorded (text columns refuse a raw NUL)
+
+
+def test_accurate_deep_json_is_400(receiver, ledger_dsn):
+    """Defect 6: 100,000-deep nesting on the Accurate receiver was a bare 500."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    answer = post(receiver.url, body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert "nested deeper than" in answer.json()["d"][0]
+    deep_event = json.dumps([{**event(), "data": [{"x": 1}]}]).encode().replace(
+        b'{"x": 1}', b'{"x": ' + b"[" * 100 + b"]" * 100 + b"}"
+    )
+    assert post(receiver.url, deep_event, headers={"Content-Type": "application/json"}).status_code == 400
+
+
+def test_accurate_wrong_token_reason_is_plain(receiver, ledger_dsn):
+    answer = post(receiver.url, [event()], token="nope")
+    assert answer.status_code == 401 and answer.json()["d"] == ["wrong token"]
+
+
+def test_accurate_number_with_an_absurd_exponent_is_400(receiver, ledger_dsn):
+    body = json.dumps([event()]).encode().replace(b'"databaseId": 100042', b'"databaseId": 1e999999999')
+    answer = post(receiver.url, body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert "out of range" in answer.json()["d"][0]
+    assert rows(ledger_dsn, "SELECT count(*) FROM sync.webhook_events")[0][0] == 0

@@ -291,3 +291,23 @@ def test_history_window_from_bookmark_with_overlap_and_a_month_at_most():
     assert history_window(end - timedelta(days=90), end)[0] == end - timedelta(days=29)
     explicit = (end - timedelta(days=3), end - timedelta(days=1))
     assert history_window(end, end, *explicit) == explicit
+
+
+def test_an_event_postgresql_cannot_store_is_refused_alone():
+    """Issue 9: a NUL (or lone surrogate) in one event made the whole delivery fail to store."""
+    from include.iseller_accurate.webhook_events import split_delivery
+
+    body = (
+        b'[{"uuid":"a","type":"ITEM"},'
+        b'{"uuid":"b","type":"RECEIVE_ITEM","data":[{"receiveItemId":1,"receiveItemNo":"RI\\u0000"}]},'
+        b'{"uuid":"c","type":"IT\\ud800EM"}]'
+    )
+    events, rejected = split_delivery(body)
+    assert [e.uuid for e in events] == ["a"]
+    assert [(r.index, r.uuid) for r in rejected] == [(1, "b"), (2, "c")]
+    assert "data[0].receiveItemNo contains a NUL character" in rejected[0].reason
+    assert "surrogate" in rejected[1].reason and "\\u0000" in rejected[0].excerpt
+    with pytest.raises(DeliveryError, match="NUL"):
+        parse_delivery(body)
+    with pytest.raises(DeliveryError, match="nested deeper than"):
+        parse_delivery(b"[" * 100_000 + b"]" * 100_000)

@@ -460,12 +460,21 @@ class WebhookProcessor:
                 f"Accurate id {accurate_id} was sent before as {', '.join(others)}; treated as a new document"
             )
         if document is None and action != "DELETE":
+            if transfers or self.ledger.deletion_recorded(kind.event_type, accurate_id):
+                return EventOutcome(
+                    "failed",
+                    f"{label} (id {accurate_id}) no longer exists in Accurate: it was deleted after it was "
+                    "saved. "
+                    "Nothing was sent to iSeller for this event; the deletion's own event reverses what "
+                    "reached iSeller before.",
+                )
             return EventOutcome(
                 "failed",
-                f"{label} (id {accurate_id}) no longer exists in Accurate: it was deleted after it was "
-                "saved. "
-                "Nothing was sent to iSeller for this event; the deletion's own event reverses what reached "
-                "iSeller before.",
+                f"{label} (id {accurate_id}) was not found in Accurate: the database has no such document "
+                "(never saved there, e.g. an event of another database or a test delivery, or deleted "
+                "before its deletion event arrived). Nothing was sent to iSeller for this event. Look the "
+                "number up in Accurate: if the document is there, press Refresh; if not, nothing needs "
+                "doing.",
             )
         names: dict[str, str] = {}
         if document is None:

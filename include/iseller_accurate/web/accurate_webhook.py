@@ -6,12 +6,17 @@ answer fast:
 
 1. the ``token`` query parameter is compared in constant time with the extra ``webhook_token`` of
    connection ``accurate_api`` (wrong or missing: 401);
-2. the body is read up to ``MAX_BODY_BYTES`` (more: 413), must be JSON by its ``Content-Type``
-   (``application/json`` or ``*+json``; another type: 415; none: sniffed) and a JSON array of events
-   each with a ``uuid`` and a ``type`` (else 400);
-3. the events go to ``sync.webhook_events`` in **one** ``INSERT ... ON CONFLICT (uuid) DO NOTHING``
-   on a small pool of async connections (autocommit: committed before the answer); only then 200.
-   A duplicate delivery is answered 200 too, and stored once;
+2. the body is read up to ``MAX_BODY_BYTES`` (a larger ``Content-Length``: 413 before reading; a
+   chunked body: 413 as soon as it passes the limit), must be JSON by its ``Content-Type``
+   (``application/json`` or ``*+json``; another type: 415; none: sniffed), nest no deeper than
+   ``jsonutil.MAX_DEPTH`` and be a JSON array of events (else 400);
+3. each event is checked on its own (a ``uuid``, a ``type``, text PostgreSQL can store: no NUL
+   character). The good events go to ``sync.webhook_events`` in **one**
+   ``INSERT ... ON CONFLICT (uuid) DO NOTHING`` on a small pool of async connections (autocommit:
+   committed before the answer); only then 200. A duplicate delivery is answered 200 too, and stored
+   once. A bad event beside good ones is recorded in ``sync.webhook_rejections`` (status 422, its
+   reason and excerpt) and named in the 200's ``rejected`` list: the same body would be refused
+   again, so Accurate must not retry it. A delivery with no good event at all is answered 400;
 4. new events wake the ingestion DAG through an Airflow asset event on ``accurate_webhook_events``,
    emitted off the request path and coalesced (at most one every ``SIGNAL_INTERVAL`` seconds), so a
    burst of deliveries makes few metadata writes and the 200 never waits for Airflow.
@@ -46,14 +51,15 @@ from include.iseller_accurate.ledger import (
     get_connection,
     migrate,
 )
+from include.iseller_accurate.web.bodies import EXCERPT_BYTES, declared_length, is_json_type, read_limited
 from include.iseller_accurate.webhook_events import (
     ACCURATE_WEBHOOK_EVENTS,
     INSERT_EVENTS_SQL,
     INSERT_REJECTION_SQL,
     DeliveryError,
     insert_params,
-    parse_delivery,
     rekeyed,
+    split_delivery,
     stored_and_collisions,
 )
 
@@ -71,7 +77,6 @@ POOL_TIMEOUT = 10.0
 SIGNAL_INTERVAL = float(os.environ.get("SYNC_WEBHOOK_SIGNAL_INTERVAL", "1.0"))
 #: How long the token and the ledger DSN read from the connections are trusted.
 CONFIG_TTL = 60.0
-EXCERPT_BYTES = 512
 ACCURATE_CONN_ID = "accurate_api"
 
 
@@ -301,31 +306,10 @@ def _answer(status: int, message: str, **extra: Any) -> Response:
     return Response(jsonutil.dumps(body), status_code=status, media_type="application/json")
 
 
-def _is_json_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
-async def _read_body(request: Request, limit: int) -> tuple[bytes, int, bool]:
-    """(body or its first bytes, size seen, too large). Stops reading past ``limit``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return b"", int(declared), True
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            chunks.append(chunk)
-            return b"".join(chunks)[:EXCERPT_BYTES], size, True
-        chunks.append(chunk)
-    return b"".join(chunks), size, False
-
-
 def _excerpt(body: bytes, *secrets: str | None) -> str | None:
     if not body:
         return None
-    text = body[:EXCERPT_BYTES].decode("utf-8", "replace")
+    text = body[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\x00", "\\u0000")  # text column
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -341,25 +325,33 @@ async def _reject(
     size: int | None = None,
     given_token: str | None = None,
 ) -> Response:
+    await _record_rejection(request, status, reason, _excerpt(body, given_token, CONFIG.token), size)
+    return _answer(status, reason)
+
+
+async def _record_rejection(
+    request: Request, status: int, reason: str, excerpt: str | None, size: int | None
+) -> None:
+    """One row of ``sync.webhook_rejections`` (best effort: the answer matters more)."""
     content_type = request.headers.get("content-type")
     client = request.client.host if request.client else None
     log.warning("Accurate webhook refused (HTTP %s) from %s: %s", status, client, reason)
-    if CONFIG.dsn:
-        try:
-            await CONFIG.current_pool().execute(
-                INSERT_REJECTION_SQL,
-                (
-                    client,
-                    status,
-                    reason,
-                    content_type[:200] if content_type else None,
-                    size,
-                    _excerpt(body, given_token, CONFIG.token),
-                ),
-            )
-        except Exception:  # noqa: BLE001 - the answer matters more than the audit row
-            log.exception("Could not record a refused Accurate webhook delivery")
-    return _answer(status, reason)
+    if not CONFIG.dsn:
+        return
+    try:
+        await CONFIG.current_pool().execute(
+            INSERT_REJECTION_SQL,
+            (
+                client,
+                status,
+                jsonutil.printable(reason, 2000),
+                jsonutil.printable(content_type, 200) if content_type else None,
+                size,
+                excerpt,
+            ),
+        )
+    except Exception:  # noqa: BLE001 - the answer matters more than the audit row
+        log.exception("Could not record a refused Accurate webhook delivery")
 
 
 @router.post("/accurate/webhook", name="accurate_webhook")
@@ -375,32 +367,34 @@ async def receive(request: Request) -> Response:
     if not expected:
         return await _reject(request, 503, f"connection {ACCURATE_CONN_ID} has no extra 'webhook_token'")
     if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-        declared = request.headers.get("content-length", "")
         return await _reject(
-            request,
-            401,
-            "missing or wrong token" if given else "missing token",
-            size=int(declared) if declared.isdigit() else None,
+            request, 401, "wrong token" if given else "missing token", size=declared_length(request)
         )
-    body, size, too_large = await _read_body(request, MAX_BODY_BYTES)
-    if too_large:
+    limited = await read_limited(request, MAX_BODY_BYTES)
+    body, size = limited.data, limited.size
+    if limited.too_large:
         return await _reject(
             request, 413, f"body larger than {MAX_BODY_BYTES} bytes", body=body, size=size, given_token=given
         )
     content_type = request.headers.get("content-type")
-    if content_type and not _is_json_type(content_type):
+    if content_type and not is_json_type(content_type):
         return await _reject(
             request,
             415,
-            f"Content-Type must be application/json, got {content_type[:100]}",
+            f"Content-Type must be application/json, got {jsonutil.printable(content_type, 100)}",
             body=body,
             size=size,
             given_token=given,
         )
     try:
-        events = parse_delivery(body)
+        events, rejected = split_delivery(body)
     except DeliveryError as exc:
         return await _reject(request, 400, str(exc), body=body, size=size, given_token=given)
+    if rejected and not events:  # nothing usable: the whole delivery is refused
+        reason = "; ".join(r.reason for r in rejected[:5]) + (
+            f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+        )
+        return await _reject(request, 400, reason, body=body, size=size, given_token=given)
     if not events:
         return _answer(200, "no events", stored=0, duplicates=0)
     try:
@@ -419,7 +413,21 @@ async def receive(request: Request) -> Response:
         return _answer(503, "events not stored (ledger database unavailable); retry later")
     if stored:
         SIGNALLER.notify(stored)
-    return _answer(200, "stored", stored=stored, duplicates=len(events) - stored)
+    if not rejected:
+        return _answer(200, "stored", stored=stored, duplicates=len(events) - stored)
+    # The good events are stored; each bad one is on record, and the 200 ends Accurate's retries
+    # (the same body would be refused again).
+    for item in rejected:
+        await _record_rejection(
+            request, 422, f"{item.reason} (the other events of the delivery were stored)", item.excerpt, size
+        )
+    return _answer(
+        200,
+        f"stored; {len(rejected)} event(s) refused",
+        stored=stored,
+        duplicates=len(events) - stored,
+        rejected=[{"index": r.index, "uuid": r.uuid, "reason": r.reason} for r in rejected],
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import unicodedata
 from collections import defaultdict
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -219,15 +220,48 @@ def _settings() -> tuple[SyncSettings, str | None]:
 
 
 # -- filters from the query string -----------------------------------------------------------------------
+#: Longest value accepted for a text filter (a search, a DAG or run id); real ones are far shorter.
+MAX_PARAM_LENGTH = 250
+#: Most row ids one request may name.
+MAX_IDS = listing.MAX_PAGE_SIZE
+
+
+def _text_param(value: str | None, field: str) -> str | None:
+    """A text filter as given, or 400 naming the problem: control characters (NUL...) or too long.
+
+    PostgreSQL cannot compare text holding a NUL character, and no number, SKU or id holds a control
+    character, so such a value is refused (never passed on) with a reason the operator can act on.
+    """
+    if not value:
+        return None
+    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"{field}: contains the control character {bad.encode('unicode_escape').decode('ascii')}"
+            " (e.g. NUL); remove it from the search and try again",
+        )
+    if len(value) > MAX_PARAM_LENGTH:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"{field}: longer than {MAX_PARAM_LENGTH} characters ({len(value)}); search for part of it",
+        )
+    return value
+
+
 def _parse_day(value: str | None, field: str) -> date | None:
+    value = _text_param(value, field)
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f"{field}: not a date (YYYY-MM-DD): {value!r}"
         ) from None
+    if not 1900 <= day.year <= 9998:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{field}: a date between 1900 and 9998: {value!r}")
+    return day
 
 
 def _filter_from(
@@ -244,6 +278,9 @@ def _filter_from(
     run_id: str | None,
     ids: str | None = None,
 ) -> ListFilter:
+    status_, type_ = _text_param(status_, "status"), _text_param(type_, "type")
+    outlet, q, ids = _text_param(outlet, "outlet"), _text_param(q, "q"), _text_param(ids, "ids")
+    dag_id, run_id = _text_param(dag_id, "dag_id"), _text_param(run_id, "run_id")
     if status_ and status_ != ATTENTION and status_ not in spec.statuses:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f"status: one of {', '.join(spec.statuses)} or {ATTENTION}"
@@ -256,6 +293,10 @@ def _filter_from(
         id_list = tuple(int(part) for part in (ids or "").split(",") if part.strip())
     except ValueError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "ids: comma-separated row ids") from None
+    if len(id_list) > MAX_IDS or any(not 0 < i < 2**63 for i in id_list):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"ids: at most {MAX_IDS} row ids, each a positive whole number"
+        )
     return ListFilter(
         status=status_ or None,
         type=type_ or None,
