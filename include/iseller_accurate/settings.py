@@ -62,6 +62,15 @@ class SyncSettings(BaseModel):
     use_customer_id_mapping: bool = True
     timezone: str = "Asia/Jakarta"
     outlets: dict[str, OutletMapping] = Field(default_factory=dict)
+    #: Local time of the daily reconciliation (after the day's last scheduled sync).
+    reconciliation_time: str = "23:30"
+
+    @field_validator("reconciliation_time")
+    @classmethod
+    def _reconciliation_time(cls, value: str) -> str:
+        if not isinstance(value, str) or not _HHMM.match(value):
+            raise ValueError(f'{value!r} is not a time of day as "HH:MM" (00:00 to 23:59)')
+        return value
 
     @field_validator("sales_sync_times", "transfer_sync_times")
     @classmethod
