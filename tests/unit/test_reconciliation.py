@@ -141,3 +141,12 @@ def test_stock_difference_explained_by_unsynced_sale_only_up_to_its_quantity():
     diffs = {d.item_no: d for d in results[0].differences}
     assert not diffs["A"].unexplained and "SI/A (failed): +2" in diffs["A"].explanation
     assert diffs["B"].unexplained and diffs["B"].difference == Decimal(-1)
+
+
+def test_unknown_outlet_in_conf_is_refused_by_name():
+    from include.iseller_accurate.reconciliation.run import outlets_of
+
+    settings = parse_settings({"outlets": {"o1": {"branch": "B", "warehouse": "W"}}})
+    assert outlets_of(settings, None) == ["o1"]
+    with pytest.raises(ValueError, match="nope"):
+        outlets_of(settings, ["o1", "nope"])
