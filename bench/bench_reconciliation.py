@@ -125,6 +125,30 @@ def generate(
     return orders
 
 
+class Timed:
+    """Wall time spent inside Accurate calls (waiting for the server and the rate limiter)."""
+
+    def __init__(self, hook: Any) -> None:
+        import threading
+
+        self.hook, self.seconds, self.lock = hook, 0.0, threading.Lock()
+        original = hook.call
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.seconds += time.perf_counter() - started
+
+        hook.call = call
+
+    def take(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
 def accurate_requests(base_url: str) -> int:
     return len(httpx.get(f"{base_url}/_sandbox/requests", timeout=60).json()["requests"])
 
@@ -211,11 +235,13 @@ def main() -> None:
             sync_s = time.perf_counter() - started
             assert not report.failed and not report.blocked, report.table()
             httpx.delete(f"{acc.base_url}/_sandbox/requests", timeout=30)
+            timed = Timed(accurate)
 
             # 2. the reconciliation
             started = time.perf_counter()
             outcome = recon.reconcile_sales(settings, ledger, iseller, accurate, days, outlets, None)
             recon_s = time.perf_counter() - started
+            recon_wait = timed.take()
             recon_requests = accurate_requests(acc.base_url)
             httpx.delete(f"{acc.base_url}/_sandbox/requests", timeout=30)
             iseller_requests = iseller.requests
@@ -224,6 +250,7 @@ def main() -> None:
             started = time.perf_counter()
             results = recon.check_outlet_stock(settings, ledger, iseller, accurate, outlets, days[-1])
             stock_s = time.perf_counter() - started
+            stock_wait = timed.take()
             stock_requests = accurate_requests(acc.base_url)
             conn.close()
     finally:
@@ -236,13 +263,15 @@ def main() -> None:
         f" {report.posted:,} documents in Accurate (posted by the sync in {sync_s:.1f} s)"
     )
     print(
-        f"  sales:  {recon_s:6.1f} s, {recon_requests:4d} Accurate requests"
+        f"  sales:  {recon_s:6.1f} s ({recon_wait:.1f} s waiting for Accurate),"
+        f" {recon_requests:4d} Accurate requests"
         f" (>= {recon_requests / ACCURATE_RATE:.1f} s at {ACCURATE_RATE}/s),"
         f" {iseller_requests} iSeller pages;"
         f" {summary['days']} outlet days, {summary['red']} red"
     )
     print(
-        f"  stock:  {stock_s:6.1f} s, {stock_requests:4d} Accurate requests"
+        f"  stock:  {stock_s:6.1f} s ({stock_wait:.1f} s in Accurate calls, 8 at a time),"
+        f" {stock_requests:4d} Accurate requests"
         f" (>= {stock_requests / ACCURATE_RATE:.1f} s at {ACCURATE_RATE}/s);"
         f" {sum(r.items_checked for r in results)} item x outlet pairs,"
         f" {sum(len(r.differences) for r in results)} differing"

@@ -9,6 +9,7 @@ the invoice once). Screenshot: test-artifacts/screenshots/reconciliation-*.png.
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -34,8 +35,9 @@ RECON_DAG = "iseller_accurate_reconciliation"
 SHOP = build_demo_shop(42)
 KEMANG = SHOP.outlets[0]
 REGISTER = next(r for r in SHOP.registers if r.outlet_id == KEMANG.outlet_id)
-DAY = date(2026, 11, 23)
-START = datetime(2026, 11, 23, 3, tzinfo=UTC)
+#: A day of its own in each session (see tests/e2e/test_reconciliation_e2e.py).
+DAY = date(2026, 7, 1) + timedelta(days=random.randrange(0, 60))
+START = datetime(DAY.year, DAY.month, DAY.day, 3, tzinfo=UTC)
 
 
 def test_red_day_opens_its_differences_and_repost_turns_it_green(airflow, browser):  # noqa: F811
@@ -77,7 +79,7 @@ def test_red_day_opens_its_differences_and_repost_turns_it_green(airflow, browse
     frame.fill("input[name=from]", DAY.isoformat())
     frame.fill("input[name=to]", DAY.isoformat())
     frame.get_by_role("button", name="Show").click()
-    frame.wait_for_url(re.compile(r"from=2026-11-23"))
+    frame.wait_for_url(re.compile(rf"from={DAY.isoformat()}"))
     cell = frame.locator(f'tr[data-outlet="{KEMANG.outlet_id}"] td[data-day="{DAY.isoformat()}"]')
     assert cell.get_attribute("data-status") == "red"
     assert cell.get_attribute("data-differences") == "1"
@@ -95,10 +97,11 @@ def test_red_day_opens_its_differences_and_repost_turns_it_green(airflow, browse
     banner.wait_for()
     run_id = re.search(r"Run (\S+) re-posts", banner.inner_text()).group(1)
     assert airflow.wait_for_run(RECON_DAG, run_id, timeout=420) == "success"
-    frame.evaluate("location.reload()")
+    frame.goto(frame.url)  # reload the day (waits for the new document)
     frame.locator("#day-status").wait_for()
     assert frame.locator("#day-status").get_attribute("data-status") == "green"
     assert "No differences" in frame.locator("#differences").inner_text()
+    _shot(page, "reconciliation-day-green")
     records = httpx.get(f"{accurate_sandbox_url()}/_sandbox/records/sales-invoice", timeout=30).json()["d"]
     assert sum(1 for r in records if r["number"] == number) == 1
     page.context.close()

@@ -10,6 +10,7 @@ one warehouse and none elsewhere.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,9 +29,11 @@ SHOP = build_demo_shop(42)
 OUTLET = {o.outlet_code: o for o in SHOP.outlets}
 TUNJUNGAN, DAGO = OUTLET["SBY01"], OUTLET["BDG01"]
 REGISTER = next(r for r in SHOP.registers if r.outlet_id == TUNJUNGAN.outlet_id)
-DAY = date(2026, 11, 24)  # no seeded history, no other test's orders
-SYNC_START = datetime(2026, 11, 24, 3, tzinfo=UTC)
-SYNC_END = datetime(2026, 11, 24, 4, tzinfo=UTC)
+#: A day of its own in each test session (no seeded history, no other test's orders, and a stack
+#: kept up between sessions still starts this test from a clean day).
+DAY = date(2026, 9, 1) + timedelta(days=random.randrange(0, 60))
+SYNC_START = datetime(DAY.year, DAY.month, DAY.day, 3, tzinfo=UTC)
+SYNC_END = SYNC_START + timedelta(hours=1)
 API = "/integrations/operator/api"
 
 

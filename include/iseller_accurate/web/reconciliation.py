@@ -91,8 +91,8 @@ def _money(value: Any) -> str:
 
 
 def _outlet_names(settings: SyncSettings, outlet_ids: set[str]) -> list[tuple[str, str]]:
-    ids = sorted(set(settings.outlets) | outlet_ids)
-    return [(oid, pages._outlet_name(settings, oid)) for oid in ids]
+    named = [(oid, pages._outlet_name(settings, oid)) for oid in set(settings.outlets) | outlet_ids]
+    return sorted(named, key=lambda pair: (pair[1].casefold(), pair[0]))
 
 
 def grid_data(conn: Any, settings: SyncSettings, start: date, end: date) -> dict[str, Any]:
