@@ -308,3 +308,42 @@ def test_stock_difference_in_one_warehouse_and_explained_one(servers, hooks, led
     checks, diffs = store.latest_stock(ledger.conn)
     assert {c["outlet_id"]: c["unexplained"] for c in checks}[dago.outlet_id] == 1
     assert len(diffs[dago.outlet_id]) == 1
+
+
+class _RefusingAccurate:
+    """Accurate answering every list with a refusal (e.g. a revoked token)."""
+
+    def list(self, *args, **kwargs):
+        raise RuntimeError("Accurate refused the credentials")
+
+
+def test_a_side_that_cannot_be_read_marks_the_days_with_the_reason(servers, hooks, ledger):
+    iseller, _ = hooks
+    with pytest.raises(RuntimeError, match="refused"):
+        _reconcile(ledger, iseller, _RefusingAccurate())
+    row, diffs = store.day_detail(ledger.conn, KEMANG.outlet_id, DAY)
+    assert row is not None and row["status"] == "error" and diffs == []
+    assert "could not be checked" in row["reason"] and "refused the credentials" in row["reason"]
+
+
+def test_malformed_iseller_dates_do_not_stop_the_days_totals():
+    records = [
+        {
+            "order_id": "a",
+            "outlet_id": "o",
+            "status": "completed",
+            "closed_date": "not a date",
+            "order_date": None,
+        },
+        {
+            "order_id": "b",
+            "outlet_id": "o",
+            "status": "completed",
+            "closed_date": "2026-11-25T03:00:00",
+            "total_amount": "10",
+            "_refunds": [{"refund_date": "31/31/2026", "refund_amount": "1"}, "junk"],
+        },
+    ]
+    totals = recon._iseller_by_day(records, ["o"], {DAY}, SETTINGS)
+    assert totals[("o", DAY)]["orders"] == 1 and totals[("o", DAY)]["net_sales"] == Decimal(10)
+    assert totals[("o", DAY)]["refunds"] == 0

@@ -106,7 +106,30 @@ def reconcile_sales(
     outlets: Sequence[str],
     run: RunRef | None,
 ) -> SalesOutcome:
-    """Compare and store every outlet and day of the range."""
+    """Compare and store every outlet and day of the range.
+
+    When a side cannot be read, the days are stored as "could not be checked" with the reason (the
+    grid shows them so) and the exception goes on (the task fails; Airflow retries it).
+    """
+    try:
+        return _reconcile_sales(settings, ledger, iseller, accurate, days, outlets, run)
+    except Exception as exc:
+        reason = f"could not be checked: {type(exc).__name__}: {exc}"[:2000]
+        for outlet in outlets:
+            for day in days:
+                store.save_error(ledger.conn, outlet, day, reason, run)
+        raise
+
+
+def _reconcile_sales(
+    settings: SyncSettings,
+    ledger: Ledger,
+    iseller: Any,
+    accurate: Any,
+    days: Sequence[date],
+    outlets: Sequence[str],
+    run: RunRef | None,
+) -> SalesOutcome:
     tz = settings.tz
     start, end = utc_bounds(days, settings)
     day_set = set(days)
@@ -164,11 +187,13 @@ def _iseller_by_day(
         if outlet not in wanted:
             continue
         if not record.get("_only_refund") and str(record.get("status") or "").lower() == "completed":
-            when = parse_time(record.get("closed_date")) or parse_time(record.get("order_date"))
+            when = _time(record.get("closed_date")) or _time(record.get("order_date"))
             if when is not None and local_day(when, tz) in days:
                 orders[(outlet, local_day(when, tz))].append(record)
         for refund in record.get("_refunds") or []:
-            when = parse_time(refund.get("refund_date"))
+            if not isinstance(refund, dict):
+                continue
+            when = _time(refund.get("refund_date"))
             if when is not None and local_day(when, tz) in days:
                 refunds[(outlet, local_day(when, tz))].append(refund)
     return {
@@ -176,6 +201,15 @@ def _iseller_by_day(
         for outlet in outlets
         for day in days
     }
+
+
+def _time(value: Any) -> datetime | None:
+    """An iSeller time, or None when absent or malformed (such an order still counts where the
+    sync's mapping places it; only the day's iSeller totals leave it out)."""
+    try:
+        return parse_time(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def check_outlet_stock(

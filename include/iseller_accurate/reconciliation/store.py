@@ -84,7 +84,7 @@ def save_days(conn: Any, results: Iterable[DayResult], run: RunRef | None) -> No
 
 
 def save_error(conn: Any, outlet_id: str, day: date, reason: str, run: RunRef | None) -> None:
-    """A day that could not be checked (an API refused): shown grey with the reason."""
+    """A day that could not be checked (a side could not be read): shown with the reason."""
     conn.execute(
         "INSERT INTO sync.reconciliation_days (outlet_id, day, status, reason, checked_at, dag_id, run_id)"
         " VALUES (%s, %s, 'error', %s, now(), %s, %s) ON CONFLICT (outlet_id, day) DO UPDATE SET"

@@ -115,10 +115,9 @@ def reconciliation_tasks() -> None:
         if not outlets:
             log.warning("No outlet is mapped in the settings: nothing to reconcile")
             return {"days": 0}
+        run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
-            outcome = recon.reconcile_sales(
-                settings, ledger, _iseller(), _accurate(), days, outlets, run_ref(context)
-            )
+            outcome = recon.reconcile_sales(settings, ledger, _iseller(), _accurate(), days, outlets, run)
             alerted = recon.send_red_day_alerts(ledger, outcome, settings)
         summary = {**outcome.summary(), "alerted": alerted}
         for day in outcome.red:
