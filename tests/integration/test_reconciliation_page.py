@@ -224,3 +224,55 @@ def test_the_plugin_adds_the_page_to_the_browse_menu() -> None:
     view = page.external_view()
     assert (view["name"], view["category"], view["destination"]) == ("Reconciliation", "browse", "nav")
     assert view["href"].endswith("/integrations/operator/reconciliation")
+
+
+def test_a_red_day_alerts_once_per_outlet_and_day(filled, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the existing sync_alerts channel (a chat webhook here); a second run does not repeat it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from include.iseller_accurate.reconciliation import run as recon
+
+    received: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SYNC_ALERTS",
+        json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{server.server_port}/h"}),
+    )
+    settings = SyncSettings.model_validate(
+        {"outlets": {"out-1": {"name": "Toko Kemang", "branch": "B1", "warehouse": "W1"}}}
+    )
+    conn = connect(filled["dsn"], autocommit=True)
+    try:
+        ledger = Ledger(conn)
+        outcome = recon.SalesOutcome(
+            [DayResult("out-1", DAY, differences=[object()]), DayResult("out-2", DAY)]
+        )  # type: ignore[list-item]
+        assert recon.send_red_day_alerts(ledger, outcome, settings) == 1
+        assert recon.send_red_day_alerts(ledger, outcome, settings) == 0  # once per outlet and day
+        [message] = received
+        assert "Toko Kemang 2026-11-25: 3 difference(s)" in message["text"]
+        assert "/integrations/operator/reconciliation" in message["text"]
+        # A day that turns green and later red again alerts again.
+        store.save_days(conn, [DayResult("out-1", DAY)], None)
+        red_again = DayResult("out-1", DAY)
+        red_again.differences = [
+            Difference("out-1", DAY, "only_in_accurate", "sales-invoice", "X", "by hand")
+        ]
+        store.save_days(conn, [red_again], None)
+        assert recon.send_red_day_alerts(ledger, recon.SalesOutcome([red_again]), settings) == 1
+    finally:
+        conn.close()
+        server.shutdown()
+        server.server_close()

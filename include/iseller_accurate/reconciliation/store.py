@@ -235,11 +235,11 @@ def ledger_rows(
 
 
 def ledger_by_numbers(conn: Any, keys: Sequence[tuple[str, str]]) -> list[LedgerInfo]:
-    """Ledger rows by (Accurate module, number)."""
+    """Ledger rows by (Accurate module, number), without their payloads (only where they belong)."""
     if not keys:
         return []
     rows = conn.execute(
-        f"SELECT {_INFO_COLUMNS} FROM sync.documents d"
+        f"SELECT {_INFO_COLUMNS.replace('payload', 'NULL::jsonb AS payload')} FROM sync.documents d"
         " JOIN unnest(%s::text[], %s::text[]) AS k(target_module, target_number)"
         " USING (target_module, target_number)",
         ([k[0] for k in keys], [k[1] for k in keys]),
