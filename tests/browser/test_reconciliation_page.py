@@ -92,10 +92,13 @@ def test_red_day_opens_its_differences_and_repost_turns_it_green(airflow, browse
     assert "Missing in Accurate" in row.inner_text() and "Re-post" in row.inner_text()
     _shot(page, "reconciliation-day")
 
+    frame.locator('body[data-ready="1"]').wait_for()  # the page's script has wired the buttons
     row.locator("button.repost").click()
-    banner = frame.locator("#messages .banner", has_text="re-posts")
-    banner.wait_for()
-    run_id = re.search(r"Run (\S+) re-posts", banner.inner_text()).group(1)
+    banner = frame.locator("#messages .banner").first
+    banner.wait_for(timeout=120_000)  # the API server triggers the run through Airflow's own REST API
+    match = re.search(r"Run (\S+) re-posts", banner.inner_text())
+    assert match, banner.inner_text()
+    run_id = match.group(1)
     assert airflow.wait_for_run(RECON_DAG, run_id, timeout=420) == "success"
     frame.goto(frame.url)  # reload the day (waits for the new document)
     frame.locator("#day-status").wait_for()

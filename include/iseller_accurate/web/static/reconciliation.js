@@ -37,4 +37,5 @@
       });
     });
   });
+  document.body.setAttribute("data-ready", "1");  // the buttons work from here on
 })();
