@@ -55,7 +55,9 @@ def filled(pg_dsn: str) -> Iterator[dict[str, int]]:
     )
     doc_id = ids[("sales_invoice", "o2")]
     ledger.mark_synced([(doc_id, "SI/JKT01-2", 5, None)])
-    red = DayResult("out-1", DAY, iseller={"orders": 3}, accurate={"invoices": 3})
+    red = DayResult(
+        "out-1", DAY, iseller={"orders": 3, "net_sales": Decimal("0.10")}, accurate={"invoices": 3}
+    )
     red.differences = [
         Difference(
             "out-1",
@@ -177,6 +179,7 @@ def test_day_lists_differences_with_class_fix_and_actions(client: TestClient, fi
     assert "sync-status?q=SR%2FJKT01-3" in html
     day = client.get(f"{PAGE}/api/reconciliation/day?outlet=out-1&day=2026-11-25", headers=_auth()).json()
     assert [d["repostable"] for d in day["differences"] if d["class"] == "missing_in_accurate"] == [True]
+    assert day["iseller"]["net_sales"] == "0.10"  # money stays exact in JSON
 
 
 @respx.mock

@@ -301,10 +301,21 @@ def reconciliation_day_json(user: pages.ApiUser, outlet: str, day: str) -> dict[
         "outlet_id": outlet,
         "day": parsed.isoformat(),
         "status": row["status"] if row else "unchecked",
-        "iseller": row["iseller"] if row else None,
-        "accurate": row["accurate"] if row else None,
+        "iseller": _exact(row["iseller"]) if row else None,
+        "accurate": _exact(row["accurate"]) if row else None,
         "differences": [_difference_json(d) for d in diffs],
     }
+
+
+def _exact(value: Any) -> Any:
+    """Amounts as decimal strings in JSON (never binary floats)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
 
 
 class RepostRequest(BaseModel):
