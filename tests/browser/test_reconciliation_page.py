@@ -74,7 +74,10 @@ def test_red_day_opens_its_differences_and_repost_turns_it_green(airflow, browse
     assert airflow.wait_for_run(RECON_DAG, recon["dag_run_id"], timeout=420) == "success"
 
     page = _page(browser)
-    _sign_in(page, airflow)
+    try:
+        _sign_in(page, airflow)
+    except Exception:  # noqa: BLE001 - seen once on a loaded machine: the UI's first redirect aborted
+        _sign_in(page, airflow)
     frame = _open_from_browse_menu(page, "Reconciliation")
     frame.fill("input[name=from]", DAY.isoformat())
     frame.fill("input[name=to]", DAY.isoformat())
