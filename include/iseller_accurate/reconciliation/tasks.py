@@ -97,13 +97,18 @@ def reconciliation_tasks() -> None:
             outcome = store.repost(ledger, accurate, ids, run)
             for refusal in outcome["refused"]:
                 log.warning("Not re-posted: %s", refusal)
-            if not outcome["reopened"]:
-                return {"reopened": 0, "refused": len(outcome["refused"])}
+            # The run's open documents: those just reopened, and on a retry (or a Refresh from Sync
+            # Status, which clears this task) those an earlier try could not post.
             report = Loader(ledger, accurate, run).load_run()
         log.info("%s", report.summary())
         if report.failed or report.blocked:
             raise failure_message(report)
-        return {"reopened": len(outcome["reopened"]), "posted": report.posted, "confirmed": report.confirmed}
+        return {
+            "reopened": len(outcome["reopened"]),
+            "refused": len(outcome["refused"]),
+            "posted": report.posted,
+            "confirmed": report.confirmed,
+        }
 
     @task(task_id="reconcile", pool=ACCURATE_POOL)
     def reconcile(_: Any, **context: Any) -> dict[str, Any]:
