@@ -347,3 +347,36 @@ def test_malformed_iseller_dates_do_not_stop_the_days_totals():
     totals = recon._iseller_by_day(records, ["o"], {DAY}, SETTINGS)
     assert totals[("o", DAY)]["orders"] == 1 and totals[("o", DAY)]["net_sales"] == Decimal(10)
     assert totals[("o", DAY)]["refunds"] == 0
+
+
+def test_a_repost_the_loader_could_not_finish_is_posted_by_the_retry(servers, hooks, ledger):
+    """Accurate fails while the re-post is sent: the row stays failed on the run; the task's retry
+    (or Refresh) posts it, still once."""
+    accurate_url, iseller_url = servers
+    iseller, accurate = hooks
+    order = _order(iseller_url, "BRG-0002", SYNC_START + timedelta(minutes=20), paid=False)
+    assert not _sync(ledger, iseller, accurate, SYNC_START, SYNC_END, "manual__sync").failed
+    number = f"SI/{_ref(order)}"
+    assert accurate.call("sales-invoice", "delete", method="DELETE", params={"number": number})["s"]
+    _reconcile(ledger, iseller, accurate)
+    [missing] = [d for d in store.day_detail(ledger.conn, KEMANG.outlet_id, DAY)[1]]
+    assert missing["class"] == "missing_in_accurate"
+    run = RunRef("iseller_accurate_reconciliation", "manual__repost", "repost")
+    faults = {
+        "fail_next": 20,
+        "fail_next_kind": "error",
+        "modules": ["sales-invoice"],
+        "actions": ["bulk-save"],
+    }
+    httpx.post(f"{accurate_url}/_sandbox/faults", json=faults, timeout=10).raise_for_status()
+    try:
+        outcome, report = recon.repost_and_load(ledger, accurate, [missing["id"]], run)
+    finally:
+        httpx.delete(f"{accurate_url}/_sandbox/faults", timeout=10).raise_for_status()
+    assert outcome["reopened"] == [missing["document_id"]] and [r.id for r in report.failed] == [
+        missing["document_id"]
+    ]
+    outcome, report = recon.repost_and_load(ledger, accurate, [missing["id"]], run)  # the retry
+    assert outcome["reopened"] == [] and report.posted == 1 and not report.failed
+    records = httpx.get(f"{accurate_url}/_sandbox/records/sales-invoice", timeout=10).json()["d"]
+    assert sum(1 for r in records if r["number"] == number) == 1

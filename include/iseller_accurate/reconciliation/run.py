@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from include.iseller_accurate.ledger import Ledger, RunRef
-from include.iseller_accurate.pipeline import MapContext
+from include.iseller_accurate.pipeline import Loader, LoadReport, MapContext
 from include.iseller_accurate.reconciliation import SALES_TYPES, store
 from include.iseller_accurate.reconciliation.sales import (
     AccurateDoc,
@@ -64,6 +64,16 @@ class SalesOutcome:
             for diff in day.differences:
                 by_class[diff.cls] += 1
         return {"days": len(self.days), "red": len(self.red), "differences": dict(sorted(by_class.items()))}
+
+
+def repost_and_load(
+    ledger: Ledger, accurate: Any, difference_ids: Sequence[int], run: RunRef
+) -> tuple[dict[str, Any], LoadReport]:
+    """Reopen the documents of "missing in Accurate" differences (checked gone by number), then load
+    the run's open documents with the normal loader: those just reopened and, on a retry (or a
+    Refresh from Sync Status, which clears this task), those an earlier try could not post."""
+    outcome = store.repost(ledger, accurate, difference_ids, run)
+    return outcome, Loader(ledger, accurate, run).load_run()
 
 
 def days_between(start: date, end: date) -> list[date]:

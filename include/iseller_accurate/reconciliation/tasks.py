@@ -20,9 +20,8 @@ from typing import Any
 from airflow.sdk import Param, task
 
 from include.iseller_accurate.ledger import Ledger, dsn_from_connection
-from include.iseller_accurate.pipeline import Loader, failure_message
+from include.iseller_accurate.pipeline import failure_message
 from include.iseller_accurate.reconciliation import run as recon
-from include.iseller_accurate.reconciliation import store
 from include.iseller_accurate.settings import SyncSettings, load_settings
 from include.iseller_accurate.tasks import ACCURATE_POOL, _accurate, _iseller, run_ref
 from include.iseller_accurate.utc import run_time
@@ -94,12 +93,9 @@ def reconciliation_tasks() -> None:
         run = run_ref(context)
         accurate = _accurate()
         with Ledger.open(dsn_from_connection()) as ledger:
-            outcome = store.repost(ledger, accurate, ids, run)
+            outcome, report = recon.repost_and_load(ledger, accurate, ids, run)
             for refusal in outcome["refused"]:
                 log.warning("Not re-posted: %s", refusal)
-            # The run's open documents: those just reopened, and on a retry (or a Refresh from Sync
-            # Status, which clears this task) those an earlier try could not post.
-            report = Loader(ledger, accurate, run).load_run()
         log.info("%s", report.summary())
         if report.failed or report.blocked:
             raise failure_message(report)
