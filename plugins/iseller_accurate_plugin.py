@@ -10,6 +10,8 @@ from include.iseller_accurate.web.accurate_webhook import router as accurate_rou
 from include.iseller_accurate.web.iseller_webhook import router as iseller_router
 from include.iseller_accurate.web.pages import external_views as operator_views
 from include.iseller_accurate.web.pages import router as operator_pages_router
+from include.iseller_accurate.web.reconciliation import external_view as reconciliation_view
+from include.iseller_accurate.web.reconciliation import router as reconciliation_router
 
 integrations = FastAPI(
     title="iSeller-Accurate integration",
@@ -18,6 +20,7 @@ integrations = FastAPI(
 integrations.include_router(iseller_router)
 integrations.include_router(accurate_router)
 integrations.include_router(operator_pages_router)
+integrations.include_router(reconciliation_router)
 
 
 class IsellerAccuratePlugin(AirflowPlugin):
@@ -28,4 +31,4 @@ class IsellerAccuratePlugin(AirflowPlugin):
         {"app": integrations, "url_prefix": "/integrations", "name": "iSeller-Accurate integration"},
     ]
     # Sync Status and Webhook Log in the navigation, a "Sync documents" tab on every DAG run.
-    external_views = operator_views()
+    external_views = [*operator_views(), reconciliation_view()]

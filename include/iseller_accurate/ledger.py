@@ -541,6 +541,24 @@ class Ledger:
             (status, transient, [p[0] for p in params], [p[1] for p in params]),
         )
 
+    def reopen(self, ids: Sequence[int], reason: str) -> list[int]:
+        """Make synced documents postable again (``pending``), e.g. one deleted by hand in Accurate.
+
+        Only for documents the caller has just checked to be absent from Accurate by number: the
+        load then posts them under their own number, and still looks the number up first (their
+        ``attempts`` are above zero), so a document that came back meanwhile is confirmed, not posted
+        twice. Returns the ids reopened (rows no longer ``synced`` are left alone).
+        """
+        if not ids:
+            return []
+        rows = self.conn.execute(
+            "UPDATE sync.documents SET status = 'pending', reason = %s, transient = false,"
+            " attempts = GREATEST(attempts, 1), updated_at = now()"
+            " WHERE id = ANY(%s) AND status = 'synced' RETURNING id",
+            (reason, list(ids)),
+        ).fetchall()
+        return [row["id"] for row in rows]
+
     def statuses(self, ids: Iterable[int]) -> dict[int, tuple[str, str | None, str | None]]:
         """``id -> (status, reason, accurate number)``: what a wave changed, without the payloads."""
         rows = self.conn.execute(

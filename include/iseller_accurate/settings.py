@@ -115,6 +115,15 @@ class SyncSettings(BaseModel):
     limits: DocumentLimits = Field(default_factory=DocumentLimits)
     #: Minutes between two sweeps for closed register shifts no run has read (every mode).
     shift_sweep_minutes: int = Field(default=60, ge=5, le=1440)
+    #: Local time of the daily reconciliation (after the day's last scheduled sync).
+    reconciliation_time: str = "23:30"
+
+    @field_validator("reconciliation_time")
+    @classmethod
+    def _reconciliation_time(cls, value: str) -> str:
+        if not isinstance(value, str) or not _HHMM.match(value):
+            raise ValueError(f'{value!r} is not a time of day as "HH:MM" (00:00 to 23:59)')
+        return value
 
     @field_validator("sales_sync_times", "transfer_sync_times")
     @classmethod
