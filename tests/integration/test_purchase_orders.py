@@ -260,3 +260,34 @@ def test_store_without_pending_transfers_fails_the_order_and_receipts_still_arri
     (plain,) = iseller_transfers("ACC-RI-RI.PO.0004").values()
     assert plain["status"] == "completed" and quantities(plain) == {"BRG-0007": Decimal(2)}
     assert stock("BRG-0007") == before + 2
+
+
+def test_refused_completion_fails_the_receipt_and_the_refresh_completes_it_once(sandboxes, ledger):  # noqa: F811 - fixtures
+    import httpx
+
+    from include.iseller_accurate.streams.purchases import WebhookEventsFailed
+
+    _, iseller_url = sandboxes
+    order = purchase_order("PO.IT.0005", [("BRG-0008", 5)])
+    store(ledger, po_event(order))
+    process(ledger, "po-5")
+    before = stock("BRG-0008")
+    httpx.post(f"{iseller_url}/_sandbox/pending-transfers", json={"enabled": False}).raise_for_status()
+    receipt = receive_item("RI.PO.0005", [("BRG-0008", 2)], purchaseOrderNumber=order["number"])
+    got = ri_event(receipt)
+    store(ledger, got)
+    with pytest.raises(WebhookEventsFailed):
+        process(ledger, "ri-refused")
+    status, reason = status_of(ledger, got)
+    assert status == "failed"
+    assert "iSeller refused to mark ACC-PO-PO.IT.0005 completed" in (reason or "")
+    assert stock("BRG-0008") == before and iseller_transfers("ACC-RI-RI.PO.0005") == {}
+    httpx.post(f"{iseller_url}/_sandbox/pending-transfers", json={"enabled": True}).raise_for_status()
+    ref = run("ri-refused", try_number=2)  # the refresh (clear) of the failed task
+    process_run(ledger, processor(ledger, ref), ref)
+    assert status_of(ledger, got)[0] == "done"
+    assert stock("BRG-0008") == before + 2
+    made = iseller_transfers("ACC-PO-PO.IT.0005")
+    assert made["ACC-PO-PO.IT.0005"]["status"] == "completed"
+    assert quantities(made["ACC-PO-PO.IT.0005-2"]) == {"BRG-0008": Decimal(3)}
+    assert iseller_transfers("ACC-RI-RI.PO.0005") == {}

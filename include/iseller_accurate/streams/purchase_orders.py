@@ -514,11 +514,16 @@ class PurchaseOrders:
     ) -> list[str]:
         """Complete the pending transfers of the orders this receive item references with what arrived.
 
-        Returns notes for the Webhook Log. An order that cannot be brought to iSeller leaves its lines
-        to the receive item's own transfer (stock still arrives, once).
+        Returns notes for the Webhook Log. An order that cannot be brought to iSeller (refused, not in
+        Accurate, nothing pending) leaves its lines to the receive item's own transfer (stock still
+        arrives, once). Raises :class:`OrderFailure` when a completion cannot be confirmed or iSeller
+        is unavailable: the receive item fails (transient: retried) and nothing of it is sent meanwhile.
         """
         notes: list[str] = []
+        done = {row.accurate_number for row in self.completions(receipt_id, receipt_number)}
         for po_number, received in sorted(receipt_order_lines(document, self.p.warehouses).items()):
+            if po_number in done:
+                continue  # completed on an earlier attempt of this receive item
             order = self.p.accurate.detail(PURCHASE_ORDER.module, number=po_number)
             if order is None:
                 notes.append(f"purchase order {po_number} is not in Accurate: received as a plain receipt")
@@ -529,6 +534,8 @@ class PurchaseOrders:
                 try:
                     self._reconcile_locked(order_id, po_number, order, event_id)
                 except OrderFailure as failure:
+                    if failure.outcome.transient:
+                        raise  # iSeller unavailable or the answer lost: the receive item is retried
                     notes.append(f"{failure.outcome.reason}; its lines are received as a plain receipt")
                     continue
                 rows = self.ledger.rows(order_id, po_number)

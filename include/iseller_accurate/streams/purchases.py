@@ -507,13 +507,13 @@ class WebhookProcessor:
         if kind is RECEIVE_ITEM:
             # Lines of a purchase order complete that order's pending transfer (once, on the receive
             # item's first pass); what they brought counts as held, so it is never sent twice.
-            if (
-                document is not None
-                and action != "DELETE"
-                and not transfers
-                and not self.orders.completions(accurate_id, number)
-            ):
-                notes[:0] = self.orders.complete_from_receipt(accurate_id, number, document, event_id)
+            if document is not None and action != "DELETE" and not transfers:
+                from include.iseller_accurate.streams.purchase_orders import OrderFailure
+
+                try:
+                    notes[:0] = self.orders.complete_from_receipt(accurate_id, number, document, event_id)
+                except OrderFailure as failure:
+                    return failure.outcome
             completed_refs = [c.reference_code for c in self.orders.completions(accurate_id, number)]
             held = stock_sum(held, self.orders.received_by(accurate_id, number))
         difference = stock_difference(target, held)
