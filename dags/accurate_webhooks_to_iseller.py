@@ -14,8 +14,9 @@ gets an adjusting transfer for the difference; a deleted one is reversed.
 schedules this DAG (a burst of deliveries coalesces into few runs). Every 10 minutes a run starts
 anyway, for events whose signal was lost. A run processes the pending events oldest first.
 
-**Event types** other than RECEIVE_ITEM, PURCHASE_INVOICE and PURCHASE_RETURN are recorded as
-`ignored`, never failed.
+**Event types** other than PURCHASE_ORDER, RECEIVE_ITEM, PURCHASE_INVOICE and PURCHASE_RETURN are
+recorded as `ignored`, never failed. A purchase order becomes a pending transfer in iSeller; the
+receive item naming it completes it; closing or deleting the order cancels what is still pending.
 
 **Failed events** (a product without that SKU in iSeller, an unmapped warehouse, a deleted document,
 an iSeller refusal) fail alone, with their reason in the task log and on the Webhook Log page; the

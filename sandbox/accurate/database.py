@@ -1052,6 +1052,13 @@ class Database:
         self._vendor(ck, record)
         lines = self._lines(ck, record, branch, price_default="unitCost")
         self._amounts(ck, record, lines)
+        # Assumption (Accurate documents no field for it): a purchase order is closed by hand with
+        # ``manualClosed: true`` on save.do, and answers ``status`` OPEN or CLOSED.
+        closed = record.get("manualClosed", False)
+        if not isinstance(closed, bool):
+            ck.fail("malformed_body", reason="manualClosed must be true or false")
+        record["manualClosed"] = closed is True
+        record["status"] = "CLOSED" if closed is True else "OPEN"
         return []
 
     def _purchase_refs(

@@ -63,7 +63,7 @@ MODULES: dict[str, ModuleSpec] = {
 }
 
 #: Event types a new subscription receives (the ones the project ingests).
-DEFAULT_WEBHOOK_TYPES = ("RECEIVE_ITEM", "PURCHASE_INVOICE", "PURCHASE_RETURN", "ITEM")
+DEFAULT_WEBHOOK_TYPES = ("PURCHASE_ORDER", "RECEIVE_ITEM", "PURCHASE_INVOICE", "PURCHASE_RETURN", "ITEM")
 
 #: Actions per module kind.
 READ_ACTIONS = {"list", "detail"}

@@ -63,7 +63,7 @@ ORDER_STATUSES = {s: s for s in ("draft", "reserved", "completed", "void")}
 PAYMENT_STATUSES = {s: s for s in ("paid", "partially_paid", "refunded", "partially_refunded", "pending")}
 FULFILLMENT_STATUSES = {s: s for s in ("fulfilled", "unfulfilled", "cancelled")}
 TRANSFER_TYPES = {"in": "in", "out": "out", "outlet": "outlet"}
-TRANSFER_STATUSES = {"sent": "sent", "received": "received", "completed": "completed"}
+TRANSFER_STATUSES = {s: s for s in ("sent", "received", "completed", "pending", "cancelled")}
 SHIFT_STATUSES = {"open": "open", "closed": "closed"}
 
 
@@ -369,6 +369,17 @@ def create_transfer(state: SandboxState, params: Params) -> dict[str, Any]:
     }
 
 
+def update_transfer(state: SandboxState, params: Params) -> dict[str, Any]:
+    """Assumed ``/api/v3/UpdateTransfer``: complete (with what arrived) or cancel a pending transfer."""
+    record = state.store.update_supplier_transfer(params.data)
+    return {
+        "status": True,
+        "transfer_id": record.transfer_id,
+        "transfer_number": record.transfer_number,
+        "transfer": transfer_json(state.store, record),
+    }
+
+
 METHODS: dict[str, Handler] = {
     "/api/v2/GetOrders": get_orders,
     "/api/v2/GetRegisterShifts": get_register_shifts,
@@ -379,9 +390,10 @@ METHODS: dict[str, Handler] = {
     "/api/v3/GetTransfers": get_transfers,
     "/api/v3/GetStockTakes": get_stock_takes,
     "/api/v3/CreateTransfer": create_transfer,
+    "/api/v3/UpdateTransfer": update_transfer,
 }
 #: Methods that change state answer POST only.
-WRITE_METHODS = {"/api/v3/CreateTransfer"}
+WRITE_METHODS = {"/api/v3/CreateTransfer", "/api/v3/UpdateTransfer"}
 
 
 def unauthorized(message: str) -> Response:

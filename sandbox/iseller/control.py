@@ -92,6 +92,15 @@ async def reset(request: Request) -> SandboxJSONResponse:
     return SandboxJSONResponse({"status": True, **state.store.summary()})
 
 
+@router.post("/pending-transfers")
+async def set_pending_transfers(request: Request) -> SandboxJSONResponse:
+    """``{"enabled": bool}``: the assumed pending supplier transfers and ``UpdateTransfer`` on or off."""
+    state = sandbox_state(request)
+    body = await read_body(request)
+    state.store.pending_transfers = _bool(body, "enabled", True)
+    return SandboxJSONResponse({"status": True, "pending_transfers": state.store.pending_transfers})
+
+
 @router.post("/tokens/expire")
 async def expire_tokens(request: Request) -> SandboxJSONResponse:
     """Make every access token expire now (API calls then get 401; refresh tokens still work)."""

@@ -19,6 +19,12 @@ Assumptions (not documented by iSeller, chosen for the sandbox):
 - Stock may go negative (a POS does not refuse a sale); a partial receipt loses the difference.
 - ``CreateTransfer`` does not refuse a repeated ``reference_code``; a client checks with
   ``GetTransfers`` (filter ``reference_code``) before it creates.
+- ``CreateTransfer`` also accepts ``status: "pending"`` for goods expected from a supplier (type
+  ``in``): nothing moves until the transfer is completed. ``/api/v3/UpdateTransfer`` (found by
+  ``reference_code`` or ``transfer_id``) turns a pending transfer ``completed`` (with the quantities
+  that arrived; stock moves then) or ``cancelled`` (nothing moves). iSeller documents neither; the
+  switch ``pending_transfers`` (``POST /_sandbox/pending-transfers``, or the environment variable
+  ``ISELLER_SANDBOX_PENDING_TRANSFERS=0``) turns both off, as a store without them would answer.
 
 All handlers of the app run on one event loop, so the store needs no lock.
 """
@@ -26,6 +32,7 @@ All handlers of the app run on one event loop, so the store needs no lock.
 from __future__ import annotations
 
 import bisect
+import os
 import random
 import uuid
 from collections.abc import Callable, Iterable
@@ -110,7 +117,7 @@ class TransferRecord:
     type: str  # outlet | in | out
     from_outlet_id: str | None
     to_outlet_id: str | None
-    status: str  # sent | received | completed
+    status: str  # sent | received | completed | pending | cancelled
     sent_date: datetime
     received_date: datetime | None
     modified_date: datetime
@@ -197,6 +204,8 @@ class IsellerStore:
 
         self.stock: dict[tuple[str, str], Decimal] = {}
         self._replay_stock(shop.opening_stock)
+        #: Assumed pending supplier transfers and ``UpdateTransfer`` (see the module docstring).
+        self.pending_transfers = os.environ.get("ISELLER_SANDBOX_PENDING_TRANSFERS", "1") != "0"
 
     # ----------------------------------------------------------------- seeding helpers
     def _replay_stock(self, opening_stock: dict[tuple[str, str], Decimal]) -> None:
@@ -735,8 +744,12 @@ class IsellerStore:
         if kind not in ("in", "out"):
             raise SandboxError(f"type must be 'in' or 'out', got {body.get('type')!r}")
         status = str(body.get("status") or "completed").lower()
-        if status != "completed":
-            raise SandboxError(f"status must be 'completed', got {body.get('status')!r}")
+        allowed = ("completed", "pending") if self.pending_transfers and kind == "in" else ("completed",)
+        if status not in allowed:
+            raise SandboxError(
+                f"status must be {' or '.join(repr(a) for a in allowed)}, got {body.get('status')!r}"
+            )
+        pending = status == "pending"
         products = body.get("products")
         if not isinstance(products, list) or not products:
             raise SandboxError("products must be a non-empty list")
@@ -753,7 +766,9 @@ class IsellerStore:
             quantity = to_decimal(spec.get("quantity"), f"products[{number}] quantity")
             if quantity <= 0:
                 raise SandboxError(f"products[{number}]: quantity must be positive")
-            lines.append(TransferLine(product.product_id, product.sku, quantity, quantity))
+            lines.append(
+                TransferLine(product.product_id, product.sku, quantity, None if pending else quantity)
+            )
         tags = body.get("tags") or []
         if not isinstance(tags, list):
             raise SandboxError("tags must be a list")
@@ -764,9 +779,9 @@ class IsellerStore:
             type=kind,
             from_outlet_id=outlet.outlet_id if kind == "out" else None,
             to_outlet_id=outlet.outlet_id if kind == "in" else None,
-            status="completed",
+            status=status,
             sent_date=now,
-            received_date=now,
+            received_date=None if pending else now,
             modified_date=now,
             lines=lines,
             reference_code=str(body["reference_code"]) if body.get("reference_code") is not None else None,
@@ -775,9 +790,66 @@ class IsellerStore:
             seq=len(self.transfers),
         )
         sign = Decimal(1) if kind == "in" else Decimal(-1)
-        for line in lines:
-            self._move(line.product_id, outlet.outlet_id, sign * line.quantity)
+        if not pending:
+            for line in lines:
+                self._move(line.product_id, outlet.outlet_id, sign * line.quantity)
         self.transfers.append(record)
+        return record
+
+    def update_supplier_transfer(self, body: dict[str, Any]) -> TransferRecord:
+        """Assumed ``/api/v3/UpdateTransfer``: a pending supplier transfer becomes ``completed`` (stock
+        moves by the quantities that arrived: ``products`` ``[{sku, quantity}]``, the expected ones when
+        absent, 0 for a SKU left out) or ``cancelled`` (nothing moves). Anything else is refused."""
+        if not self.pending_transfers:
+            raise SandboxError("UpdateTransfer is not available for this store")
+        reference = body.get("reference_code")
+        transfer_id = body.get("transfer_id")
+        if not reference and not transfer_id:
+            raise SandboxError("reference_code or transfer_id is required")
+        found = [
+            t
+            for t in self.transfers
+            if t.type in ("in", "out")
+            and (
+                (transfer_id and t.transfer_id == str(transfer_id))
+                or (reference and t.reference_code == str(reference))
+            )
+        ]
+        if not found:
+            raise SandboxError(f"Transfer not found: {reference or transfer_id}")
+        if len(found) > 1:
+            raise SandboxError(f"Several transfers have the reference_code {reference}; give transfer_id")
+        record = found[0]
+        status = str(body.get("status") or "").lower()
+        if status not in ("completed", "cancelled"):
+            raise SandboxError(f"status must be 'completed' or 'cancelled', got {body.get('status')!r}")
+        if record.status != "pending":
+            raise SandboxError(f"Transfer {record.transfer_number} is {record.status}, not pending")
+        arrived = {line.product_id: line.quantity for line in record.lines}
+        products = body.get("products")
+        if status == "completed" and products is not None:
+            if not isinstance(products, list):
+                raise SandboxError("products must be a list")
+            arrived = dict.fromkeys(arrived, Decimal(0))
+            for number, spec in enumerate(products, start=1):
+                if not isinstance(spec, dict):
+                    raise SandboxError(f"products[{number}] must be an object")
+                product = self.product_by_sku(str(spec.get("sku") or "").strip())
+                if product is None or product.product_id not in arrived:
+                    raise SandboxError(f"products[{number}]: SKU {spec.get('sku')!r} is not in the transfer")
+                quantity = to_decimal(spec.get("quantity"), f"products[{number}] quantity")
+                if quantity < 0:
+                    raise SandboxError(f"products[{number}]: quantity must not be negative")
+                arrived[product.product_id] = quantity
+        now = self.clock()
+        assert record.to_outlet_id is not None
+        if status == "completed":
+            for line in record.lines:
+                line.received_quantity = arrived[line.product_id]
+                self._move(line.product_id, record.to_outlet_id, line.received_quantity)
+            record.received_date = now
+        record.status = status
+        record.modified_date = now
         return record
 
     # ----------------------------------------------------------------- stock takes

@@ -510,3 +510,81 @@ def test_reset_and_state(iseller_fresh: IsellerApi, shop: DemoShop) -> None:
     api.control("POST", "/_sandbox/reset", json={"seed": 42})
     assert api.call("/api/v3/GetOutlets")["outlets"][0]["id"] == shop.outlets[0].outlet_id
     api.control("POST", "/_sandbox/reset", expect=400, json={"seed": "forty-two"})
+
+
+def test_pending_supplier_transfer_moves_stock_only_when_completed_once(
+    iseller_fresh: IsellerApi, shop: DemoShop
+) -> None:
+    """Assumed pending transfers + ``/api/v3/UpdateTransfer`` (docs/sandboxes.md), and their switch."""
+    api = iseller_fresh
+    outlet = shop.outlets[0]
+    before = {sku: stock(api, sku, outlet.outlet_id) for sku in ("BRG-0001", "BRG-0002")}
+    created = api.call(
+        "/api/v3/CreateTransfer",
+        outlet_code=outlet.outlet_code,
+        type="in",
+        status="pending",
+        reference_code="PO-SANDBOX-1",
+        products=[{"sku": "BRG-0001", "quantity": 10}, {"sku": "BRG-0002", "quantity": 4}],
+    )
+    assert created["status"] is True and created["transfer"]["status"] == "pending"
+    assert {sku: stock(api, sku, outlet.outlet_id) for sku in before} == before
+    [listed] = api.call("/api/v3/GetTransfers", status="pending", reference_code="PO-SANDBOX-1")["transfers"]
+    assert [p["received_quantity"] for p in listed["products"]] == [None, None]
+    refused_out = api.call(
+        "/api/v3/CreateTransfer",
+        outlet_code=outlet.outlet_code,
+        type="out",
+        status="pending",
+        products=[{"sku": "BRG-0001", "quantity": 1}],
+    )
+    assert refused_out["status"] is False and "completed" in refused_out["error_message"]
+    unknown_sku = api.call(
+        "/api/v3/UpdateTransfer",
+        reference_code="PO-SANDBOX-1",
+        status="completed",
+        products=[{"sku": "BRG-0003", "quantity": 1}],
+    )
+    assert unknown_sku["status"] is False and "not in the transfer" in unknown_sku["error_message"]
+    done = api.call(
+        "/api/v3/UpdateTransfer",
+        reference_code="PO-SANDBOX-1",
+        status="completed",
+        products=[{"sku": "BRG-0001", "quantity": 6}],
+    )
+    assert done["status"] is True and done["transfer"]["status"] == "completed"
+    assert stock(api, "BRG-0001", outlet.outlet_id) == before["BRG-0001"] + 6
+    assert stock(api, "BRG-0002", outlet.outlet_id) == before["BRG-0002"]  # left out: nothing arrived
+    again = api.call("/api/v3/UpdateTransfer", reference_code="PO-SANDBOX-1", status="completed")
+    assert again["status"] is False and "not pending" in again["error_message"]
+    assert stock(api, "BRG-0001", outlet.outlet_id) == before["BRG-0001"] + 6  # never twice
+
+    api.call(
+        "/api/v3/CreateTransfer",
+        outlet_code=outlet.outlet_code,
+        type="in",
+        status="pending",
+        reference_code="PO-SANDBOX-2",
+        products=[{"sku": "BRG-0001", "quantity": 3}],
+    )
+    cancelled = api.call("/api/v3/UpdateTransfer", reference_code="PO-SANDBOX-2", status="cancelled")
+    assert cancelled["transfer"]["status"] == "cancelled"
+    assert stock(api, "BRG-0001", outlet.outlet_id) == before["BRG-0001"] + 6
+    missing = api.call("/api/v3/UpdateTransfer", reference_code="NOPE", status="cancelled")
+    assert missing["status"] is False and "NOPE" in missing["error_message"]
+
+    switched = api.control("POST", "/_sandbox/pending-transfers", json={"enabled": False})
+    assert switched["pending_transfers"] is False
+    off = api.call(
+        "/api/v3/CreateTransfer",
+        outlet_code=outlet.outlet_code,
+        type="in",
+        status="pending",
+        products=[{"sku": "BRG-0001", "quantity": 1}],
+    )
+    assert off["status"] is False and "status must be 'completed'" in off["error_message"]
+    assert (
+        api.call("/api/v3/UpdateTransfer", reference_code="PO-SANDBOX-2", status="cancelled")["status"]
+        is False
+    )
+    api.control("POST", "/_sandbox/pending-transfers", json={"enabled": True})

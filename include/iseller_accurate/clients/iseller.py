@@ -72,6 +72,8 @@ GET_PRODUCTS = "api/v2/GetProducts"
 GET_STORE_INFO = "api/v2/GetStoreInfo"
 GET_OUTLETS = "api/v3/GetOutlets"
 CREATE_TRANSFER = "api/v3/CreateTransfer"
+#: Assumed (iSeller documents no such method): complete or cancel a pending supplier transfer.
+UPDATE_TRANSFER = "api/v3/UpdateTransfer"
 
 
 def iseller_filters(**filters: Any) -> dict[str, Any]:
@@ -615,6 +617,22 @@ class IsellerHook(HttpHook):
         reached iSeller: a lost answer raises ``OutcomeUnknownError`` (look it up by ``reference_code``).
         """
         answer = self._post(CREATE_TRANSFER, payload, write=True)
+        if answer.get("status") is False:
+            return TransferResult(
+                ok=False,
+                response=answer,
+                messages=[str(answer.get("error_message") or "refused without a reason")],
+            )
+        return TransferResult(ok=True, response=answer)
+
+    def update_transfer(self, payload: Mapping[str, Any]) -> TransferResult:
+        """Complete or cancel a pending supplier transfer (assumed ``/api/v3/UpdateTransfer``:
+        ``{reference_code, status: "completed"|"cancelled", products: [{sku, quantity}]}``).
+
+        Like :meth:`create_transfer`: a refusal is a result; a lost answer raises
+        ``OutcomeUnknownError`` (look the transfer's status up by ``reference_code``).
+        """
+        answer = self._post(UPDATE_TRANSFER, payload, write=True)
         if answer.get("status") is False:
             return TransferResult(
                 ok=False,

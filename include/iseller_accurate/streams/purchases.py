@@ -227,6 +227,15 @@ def applied_stock(transfers: Iterable[TransferRow]) -> dict[StockKey, Decimal]:
     return {key: value for key, value in held.items() if value}
 
 
+def stock_sum(*parts: Mapping[StockKey, Decimal]) -> dict[StockKey, Decimal]:
+    """The sum of several stock maps, non-zero entries only."""
+    total: dict[StockKey, Decimal] = defaultdict(lambda: ZERO)
+    for part in parts:
+        for key, value in part.items():
+            total[key] += value
+    return {key: value for key, value in total.items() if value}
+
+
 def stock_difference(
     target: Mapping[StockKey, Decimal], held: Mapping[StockKey, Decimal]
 ) -> dict[StockKey, Decimal]:
@@ -353,6 +362,10 @@ class WebhookProcessor:
         self.warehouses = warehouse_outlets(settings)
         self._skus: set[str] | None = None
         self._outlet_codes: dict[str, str] | None = None
+        from include.iseller_accurate.streams.purchase_orders import PurchaseOrders
+
+        #: Purchase orders as pending transfers, and the receive items that complete them.
+        self.orders = PurchaseOrders(self)
 
     # -- iSeller look-ups, read once per task --------------------------------------------------
     def skus(self) -> set[str]:
@@ -403,8 +416,13 @@ class WebhookProcessor:
     def process(self, event: EventRow) -> EventOutcome:
         """Outcome of one event (nothing is raised for business problems)."""
         kind = KINDS.get(event.event_type)
+        if event.event_type == "PURCHASE_ORDER":
+            orders = document_entries(event.payload)
+            if not orders:
+                return EventOutcome("ignored", "the event names no document")
+            return combine([self.orders.reconcile_event(entry, event.id) for entry in orders])
         if kind is None:
-            handled = ", ".join(KINDS)
+            handled = ", ".join(["PURCHASE_ORDER", *KINDS])
             return EventOutcome(
                 "ignored", f"event type {event.event_type} is not synced to iSeller (only {handled})"
             )
@@ -485,8 +503,21 @@ class WebhookProcessor:
             except MappingProblem as problem:
                 return EventOutcome("failed", f"{label}: {problem}")
         held = applied_stock(transfers)
+        completed_refs: list[str] = []
+        if kind is RECEIVE_ITEM:
+            # Lines of a purchase order complete that order's pending transfer (once, on the receive
+            # item's first pass); what they brought counts as held, so it is never sent twice.
+            if document is not None and action != "DELETE" and not transfers:
+                from include.iseller_accurate.streams.purchase_orders import OrderFailure
+
+                try:
+                    notes[:0] = self.orders.complete_from_receipt(accurate_id, number, document, event_id)
+                except OrderFailure as failure:
+                    return failure.outcome
+            completed_refs = [c.reference_code for c in self.orders.completions(accurate_id, number)]
+            held = stock_sum(held, self.orders.received_by(accurate_id, number))
         difference = stock_difference(target, held)
-        done_refs = [t.reference_code for t in transfers]
+        done_refs = [t.reference_code for t in transfers] + completed_refs
         if not difference:
             if document is None:
                 if transfers:
@@ -503,6 +534,8 @@ class WebhookProcessor:
                     f"{label} moves no stock in iSeller (no stock lines, or all lines "
                     "were received with receive items)",
                 )
+            if completed_refs and not transfers and notes:
+                return EventOutcome("done", "; ".join(notes), done_refs)
             return EventOutcome("done", "; ".join(["already in iSeller", *notes]), done_refs)
         problems = self._check_iseller(difference, names)
         if problems:

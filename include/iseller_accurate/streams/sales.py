@@ -239,7 +239,8 @@ class SalesStream(Stream):
             for shift in ctx.iseller.get_register_shifts(
                 closed_after=since, closed_before=end + timedelta(seconds=1)
             )
-            if (moment := parse_time(shift.get("closed_date"))) is not None and since <= moment <= end
+            if (moment := parse_time(shift.get("closed_date"))) is not None
+            and since <= moment <= end
             and parse_time(shift.get("open_date")) is not None
         ]
         known = shifts_already_read(ctx.ledger, [str(s.get("register_shift_id")) for s in closed])
@@ -842,8 +843,13 @@ def _label(order: dict[str, Any]) -> str:
 
 _HEADER_IDS = ("order_id", "order_reference", "status", "outlet_id", "customer_id", "external_customer_id")
 _HEADER_TEXT = (
-    "outlet_name", "outlet_code", "register_name", "customer_first_name", "customer_last_name",
-    "customer_email", "customer_phone_number",
+    "outlet_name",
+    "outlet_code",
+    "register_name",
+    "customer_first_name",
+    "customer_last_name",
+    "customer_email",
+    "customer_phone_number",
 )
 _HEADER_TIMES = ("order_date", "closed_date", "cancel_date", "modified_date")
 
