@@ -618,3 +618,91 @@ def read_subscription(conn: Any) -> Mapping[str, Any] | None:
     """The webhook subscription row kept by ``accurate_webhook_maintenance`` (None: never renewed)."""
     row = conn.execute("SELECT * FROM sync.webhook_subscription WHERE id").fetchone()
     return dict(row) if row else None
+
+
+# -- the Airflow task ---------------------------------------------------------------------------------
+DAG_ID = "iseller_accurate_preflight"
+
+
+def headline(counts: Mapping[str, Any]) -> str:
+    """One line for the task note and the page: ``Preflight failed: 3 errors, 1 warning``."""
+    errors, warnings = int(counts.get("errors") or 0), int(counts.get("warnings") or 0)
+    return (
+        f"Preflight {counts.get('status')}: {errors} error{'' if errors == 1 else 's'},"
+        f" {warnings} warning{'' if warnings == 1 else 's'}"
+    )
+
+
+def run_task(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The DAG's one task: check, store the result, end the log with the list; fail on errors.
+
+    XCom gets counts only. A run with errors fails without retries (``AirflowFailException``): the
+    list is the exception's message, so it is also what the log ends with.
+    """
+    from include.iseller_accurate.clients import AccurateHook, IsellerHook, PostgresRateLimiter
+    from include.iseller_accurate.ledger import connect, dsn_from_connection, migrate
+    from include.iseller_accurate.settings import require_settings
+
+    settings = require_settings()
+    ti = context["ti"]
+    iseller = IsellerHook()
+    accurate = AccurateHook(rate_limiter=PostgresRateLimiter.from_airflow_connection())
+    try:
+        with connect(dsn_from_connection(), autocommit=True) as conn:
+            migrate(conn)
+            result = run_preflight(settings, accurate, iseller, lambda: read_subscription(conn))
+            save_result(conn, result, ti.dag_id, ti.run_id)
+    finally:
+        accurate.close()
+        iseller.close()
+    log.info("%s", result.report())
+    if result.errors:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"{headline(result.counts())}. Repair each error listed, then trigger {DAG_ID} again"
+            " (Browse > Preflight shows the list too)."
+        )
+    return result.counts()
+
+
+def note_outcome(context: Mapping[str, Any]) -> None:
+    """Success and failure callback: the task note says the outcome in one line."""
+    from include.iseller_accurate.notes import set_note
+
+    ti = context["ti"]
+    try:
+        from include.iseller_accurate.ledger import connect, dsn_from_connection
+
+        with connect(dsn_from_connection(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT status, errors, warnings, facts, problems FROM sync.preflight_runs"
+                " WHERE dag_id = %s AND run_id = %s"
+                " ORDER BY id DESC LIMIT 1",
+                (ti.dag_id, ti.run_id),
+            ).fetchone()
+    except Exception:  # noqa: BLE001 - the ledger may be what failed
+        log.warning("Could not read the preflight result for the task note", exc_info=True)
+        row = None
+    if row:
+        note = headline(row)
+    else:
+        from include.iseller_accurate.notes import exception_line
+
+        note = f"Preflight could not run: {exception_line(context.get('exception'))}"
+    set_note(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1), note)
+    if row:  # last, so that the list is what the task's log ends with
+        log.log(logging.ERROR if row["errors"] else logging.INFO, "%s", result_from_row(row).report())
+
+
+def result_from_row(row: Mapping[str, Any]) -> PreflightResult:
+    """A stored run as a result again (problems with unexpected fields are skipped)."""
+    problems = []
+    for item in row.get("problems") or []:
+        try:
+            severity: Severity = "error" if item["severity"] == "error" else "warning"
+            fields = [str(item[k]) for k in ("check", "subject", "message", "fix")]
+        except (KeyError, TypeError):
+            continue
+        problems.append(Problem(severity, *fields))
+    return PreflightResult(problems=problems, facts=dict(row.get("facts") or {}))

@@ -296,3 +296,70 @@ def test_a_non_inventory_item_tracked_in_iseller_and_bad_credentials(
     assert "wrong-token" not in bad.report()
     # iSeller's checks still ran: the product without SKU is still reported.
     assert any(p.check == "no_sku" for p in bad.problems)
+
+
+def test_the_dag_task_fails_on_errors_stores_the_list_and_sends_counts_only(
+    hooks: dict[str, Any], pg_dsn: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from include.iseller_accurate.preflight import note_outcome, run_task
+
+    info = conninfo_to_dict(pg_dsn)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SYNC_DB",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": info.get("host"),
+                "port": int(info.get("port") or 5432),
+                "schema": info.get("dbname"),
+                "login": info.get("user"),
+                "password": info.get("password") or "",
+            }
+        ),
+    )
+    wrong = SHOP.settings()
+    wrong["outlets"][KEMANG.outlet_id]["warehouse"] = "Gudang Kemangg"
+    monkeypatch.setenv("AIRFLOW_VAR_ISELLER_ACCURATE_SETTINGS", json.dumps(wrong))
+    ti = type(
+        "TI",
+        (),
+        {
+            "dag_id": "iseller_accurate_preflight",
+            "run_id": "manual__1",
+            "task_id": "preflight",
+            "map_index": -1,
+        },
+    )()
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException) as failed:
+        run_task({"ti": ti})
+    assert str(failed.value).startswith("Preflight failed: 2 errors, 2 warnings.")
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        note_outcome({"ti": ti, "exception": failed.value})
+    last = caplog.records[-1].getMessage()  # the callback ends the log with the list
+    assert last.splitlines()[0] == "Preflight failed: 2 error(s), 2 warning(s)"
+    assert f'ERROR outlet {KEMANG.name} ({KEMANG.outlet_id}): warehouse "Gudang Kemangg"' in last
+    # No renewal recorded in this fresh ledger: a warning, named with its fix.
+    assert "WARNING Accurate webhook subscription: no renewal recorded yet" in last
+
+    with connect(pg_dsn, autocommit=True) as conn:
+        (row,) = recent_results(conn)
+    assert (row["run_id"], row["status"], row["errors"], row["warnings"]) == ("manual__1", "failed", 2, 2)
+
+    # Only warnings: the run succeeds and XCom gets counts, nothing else.
+    monkeypatch.setenv("AIRFLOW_VAR_ISELLER_ACCURATE_SETTINGS", json.dumps(SHOP.settings()))
+    httpx.post(
+        f"{hooks['accurate_url']}/_sandbox/items",
+        json={
+            "no": NOT_IN_ACCURATE.sku,
+            "name": NOT_IN_ACCURATE.name,
+            "itemType": "INVENTORY",
+        },
+        timeout=10,
+    ).raise_for_status()
+    ti.run_id = "manual__2"
+    assert run_task({"ti": ti}) == {"status": "warnings", "errors": 0, "warnings": 2}
