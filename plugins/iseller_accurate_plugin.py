@@ -10,6 +10,8 @@ from include.iseller_accurate.web.accurate_webhook import router as accurate_rou
 from include.iseller_accurate.web.iseller_webhook import router as iseller_router
 from include.iseller_accurate.web.pages import external_views as operator_views
 from include.iseller_accurate.web.pages import router as operator_pages_router
+from include.iseller_accurate.web.preflight import external_views as preflight_views
+from include.iseller_accurate.web.preflight import router as preflight_router
 
 integrations = FastAPI(
     title="iSeller-Accurate integration",
@@ -18,6 +20,7 @@ integrations = FastAPI(
 integrations.include_router(iseller_router)
 integrations.include_router(accurate_router)
 integrations.include_router(operator_pages_router)
+integrations.include_router(preflight_router)
 
 
 class IsellerAccuratePlugin(AirflowPlugin):
@@ -29,3 +32,5 @@ class IsellerAccuratePlugin(AirflowPlugin):
     ]
     # Sync Status and Webhook Log in the navigation, a "Sync documents" tab on every DAG run.
     external_views = operator_views()
+    # Browse > Preflight: the latest go-live preflight result (DAG iseller_accurate_preflight).
+    external_views += preflight_views()
