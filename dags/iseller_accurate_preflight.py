@@ -14,8 +14,8 @@ items where iSeller tracks stock.
 
 **Result**: Browse > **Preflight** shows the latest run. The run **fails** when it finds an error
 (something that would make documents fail); warnings (e.g. products without SKU) do not fail it. The
-task log ends with the list, each line naming the outlet, payment type or SKU and the fix. No
-retries: repair, then trigger it again.
+task log ends with the list, each line naming the outlet, payment type or SKU and the fix. A found
+problem is not retried: repair, then trigger it again.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from include.iseller_accurate.tasks import ACCURATE_POOL, DEFAULT_ARGS
 
 PREFLIGHT_ARGS: dict[str, Any] = {
     **DEFAULT_ARGS,
-    # A problem found is not repaired by retrying: fail at once; a network blip: trigger again.
-    "retries": 0,
+    # A problem found fails at once (AirflowFailException: no retry); one retry is kept for a task
+    # that could not even start (e.g. Airflow's own API too busy to hand it over).
+    "retries": 1,
     "on_failure_callback": [SyncFailureNotifier(), note_outcome],
     "on_success_callback": [note_outcome],
 }

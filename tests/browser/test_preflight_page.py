@@ -48,6 +48,9 @@ def preflight_run(airflow: AirflowAPI) -> Iterator[str]:  # noqa: F811
 def test_run_fails_and_its_log_ends_with_the_list(airflow: AirflowAPI, preflight_run: str) -> None:  # noqa: F811
     log = airflow.task_log(DAG_ID, preflight_run, "preflight")
     tail = log[log.rindex("Preflight failed:") :]
+    # The list comes after the exception and the callbacks' own lines: it is what the log ends with.
+    assert log.rindex("Task failed with exception") < log.rindex("Preflight failed:")
+    assert "Task note: Preflight failed" not in tail
     assert f'ERROR SKU "{NOT_IN_ACCURATE.sku}"' in tail
     assert f'create item "{NOT_IN_ACCURATE.sku}" in Accurate' in tail
     assert f'WARNING product "{NO_SKU.name}"' in tail
