@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Trigger the go-live preflight on the running local stack (run once by `make demo`).
 
 Waits (up to ``--wait`` seconds) for the DAG ``iseller_accurate_preflight`` to be parsed, unpauses it,

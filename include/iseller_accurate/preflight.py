@@ -527,7 +527,11 @@ def run_preflight(
         def read_outlets() -> list[Problem]:
             outlets.extend(o for o in iseller.get_outlets() if isinstance(o, Mapping))
             result.facts["iseller_outlets"] = [
-                {"id": str(o.get("id") or o.get("outlet_id")), "name": str(o.get("name") or "")}
+                {
+                    "id": str(o.get("id") or o.get("outlet_id")),
+                    "name": str(o.get("name") or ""),
+                    "mapped": str(o.get("id") or o.get("outlet_id")) in settings.outlets,
+                }
                 for o in outlets
             ]
             return []

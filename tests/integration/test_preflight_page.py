@@ -57,7 +57,12 @@ def test_no_run_yet_then_the_latest_run_with_problems_and_fixes(client: tuple[Te
     empty = http.get(URL, headers=_auth())
     assert empty.status_code == 200 and 'data-status="none"' in empty.text
 
-    first = PreflightResult(facts={"accurate_host": "http://accurate.test"})
+    first = PreflightResult(
+        facts={
+            "accurate_host": "http://accurate.test",
+            "iseller_outlets": [{"id": "o-1", "name": "Toko Baru", "mapped": False}],
+        }
+    )
     first_id = save_result(conn, first, DAG_ID, "manual__first")
     hostile = Problem(
         "error", "sku_missing", 'SKU "<script>alert(1)</script>"', "has no item in Accurate.", "create it"
@@ -76,6 +81,7 @@ def test_no_run_yet_then_the_latest_run_with_problems_and_fixes(client: tuple[Te
 
     earlier = http.get(f"{URL}?run={first_id}", headers=_auth())
     assert 'data-status="clean"' in earlier.text and "Nothing to repair." in earlier.text
+    assert "Toko Baru</strong> <span class=\"mono\">o-1</span> · <strong>not mapped</strong>" in earlier.text
     assert http.get(f"{URL}?run=999999", headers=_auth()).status_code == 404
 
     latest = http.get("/integrations/operator/api/preflight", headers=_auth()).json()["run"]
