@@ -10,6 +10,8 @@ from include.iseller_accurate.web.accurate_webhook import router as accurate_rou
 from include.iseller_accurate.web.iseller_webhook import router as iseller_router
 from include.iseller_accurate.web.pages import external_views as operator_views
 from include.iseller_accurate.web.pages import router as operator_pages_router
+from include.iseller_accurate.web.preflight import external_views as preflight_views
+from include.iseller_accurate.web.preflight import router as preflight_router
 from include.iseller_accurate.web.reconciliation import external_view as reconciliation_view
 from include.iseller_accurate.web.reconciliation import router as reconciliation_router
 
@@ -21,6 +23,7 @@ integrations.include_router(iseller_router)
 integrations.include_router(accurate_router)
 integrations.include_router(operator_pages_router)
 integrations.include_router(reconciliation_router)
+integrations.include_router(preflight_router)
 
 
 class IsellerAccuratePlugin(AirflowPlugin):
@@ -30,5 +33,5 @@ class IsellerAccuratePlugin(AirflowPlugin):
     fastapi_apps = [
         {"app": integrations, "url_prefix": "/integrations", "name": "iSeller-Accurate integration"},
     ]
-    # Sync Status and Webhook Log in the navigation, a "Sync documents" tab on every DAG run.
-    external_views = [*operator_views(), reconciliation_view()]
+    # Browse > Sync Status, Webhook Log, Reconciliation, Preflight; a "Sync documents" tab on each DAG run.
+    external_views = [*operator_views(), reconciliation_view(), *preflight_views()]

@@ -19,6 +19,8 @@ trap stop_stack EXIT
 trap 'exit 130' INT TERM HUP
 
 bash "$REPO/scripts/stack.sh" up --unpause
+# The go-live preflight, once (read-only; its result never stops the demo).
+"$VENV/bin/python" "$REPO/scripts/run_preflight.py" || true
 
 cat <<BANNER
 
