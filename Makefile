@@ -3,6 +3,7 @@
 #   make demo    everything (venv, PostgreSQL, sandboxes, Airflow), seeded, DAGs unpaused; Ctrl-C stops it
 #   make test    the same stack, then the whole test suite (junit XML in test-artifacts/)
 #   make up      the demo stack in the background (logs and pid files in .local/); make down stops it
+#   make soak    the stack under a mixed, hostile workload with faults and kills (SOAK_DOCS=2000 SOAK_FAULTS=0.10)
 #   make lint    ruff + mypy          make bench   every bench/*.py          make clean   local state
 #
 # Ports and secrets: see scripts/env.sh (AIRFLOW_PORT=8080, ACCURATE_SANDBOX_PORT=8181,
@@ -21,7 +22,7 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 STAMP := $(VENV)/.requirements.stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo up down status test browser lint bench clean distclean
+.PHONY: help venv demo up down status test soak browser lint bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -58,6 +59,13 @@ status:
 
 test: venv browser
 	@bash scripts/test.sh $(PYTEST_ARGS)
+
+# Verdict from both sandboxes; exits non-zero on any duplicate, lost or unexplained document (docs/soak.md).
+SOAK_DOCS ?= 2000
+SOAK_FAULTS ?= 0.10
+EXECUTOR ?= local
+soak: venv
+	@SOAK_DOCS="$(SOAK_DOCS)" SOAK_FAULTS="$(SOAK_FAULTS)" EXECUTOR="$(EXECUTOR)" bash scripts/soak.sh
 
 # Debian's Chromium for the browser tests; never fails the build (warns instead).
 browser:
