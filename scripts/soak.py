@@ -328,6 +328,27 @@ class Soak:
             self.findings.append(
                 f"item {missing.sku} already in Accurate: the business error a repair fixes was not played"
             )
+        # Values iSeller should never send, shown by GetOrders instead of the real ones: these orders
+        # have no right amount, so they must end failed with a reason (posting them is a defect).
+        raw_cases = [
+            ({"order_details.0.quantity": "abc"}, 'quantity "abc"'),
+            ({"order_details.0.quantity": "NaN"}, 'quantity "NaN"'),
+            ({"order_details.0.quantity": "-3"}, "quantity -3"),
+            ({"order_details.0.base_price": "Infinity"}, 'price "Infinity"'),
+            ({"order_date": "31/02/2026", "closed_date": "31/02/2026"}, 'order date "31/02/2026"'),
+            ({"order_date": "not a date", "closed_date": None}, 'order date "not a date"'),
+            ({"total_amount": "1e400"}, 'total "1e400"'),
+        ]
+        for index, (values, what) in enumerate(raw_cases):
+            register = self.registers[index % 4]  # never SBY01 (see take_outlets)
+            order = self.order(register, [{"sku": good[index % 6].sku, "quantity": 1}], mode, what)
+            try:
+                self.iseller("POST", f"orders/{order['order_id']}/raw", {"set": values})
+            except RuntimeError as exc:  # an iSeller sandbox without the raw route
+                self.expected[-1].hostile = ""
+                self.findings.append(f"hostile {what} not played: {exc}")
+                continue
+            self.expected[-1].data["must_fail"] = True
         customer = next((c for c in SHOP.customers if c.customer_number), None)
         if customer is not None:
             original = {"first_name": customer.first_name}
@@ -812,7 +833,6 @@ class Soak:
         self.hostile_orders("shift_close")
         self.bulk_orders(plan["orders_shift"], "shift_close")
         self.refunds(plan["refunds"] // 2, "shift_close")
-        self.hostile_triggers()
         runs = self.close_all_shifts()
         self.note(f"shift close: {len(runs)} runs triggered by the POS hook")
         self.kill_running_task()
@@ -864,8 +884,10 @@ class Soak:
         # 5. back to shift close; the last shifts close; the outage ends; the operator's work
         t = time.monotonic()
         self.settings(sales_sync_mode="shift_close")
-        self.close_all_shifts()
         self.wait_quiet("workload")
+        # bad trigger conf at the end of the day: refused by the API, or a run the operator marks failed
+        self.hostile_triggers()
+        self.wait_quiet("bad trigger conf")
         self.accurate(
             "POST",
             "faults",
@@ -1033,7 +1055,8 @@ class Soak:
             (
                 money(t.get("amount"))
                 for t in order.get("transactions") or []
-                if t.get("status") in (None, "completed", "paid")
+                if str(t.get("type", "sale")).lower() == "sale"
+                and str(t.get("status", "success")).lower() == "success"
             ),
             ZERO,
         )
@@ -1068,7 +1091,12 @@ class Soak:
                         f"SR/{reference}", exp, by_target.get(f"SR/{reference}", []), "sales_receipt"
                     )
                 )
-        if exp.hostile and outcomes[0].verdict == "ok":
+        if exp.data.get("must_fail") and outcomes[0].verdict == "ok":
+            outcomes[0].verdict = "unexplained"
+            outcomes[
+                0
+            ].detail = f"hostile ({exp.hostile}) posted to Accurate instead of failing with a reason"
+        elif exp.hostile and outcomes[0].verdict == "ok":
             outcomes[0].detail = f"hostile ({exp.hostile}) accepted and posted"
         return outcomes
 
@@ -1163,6 +1191,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         print("soak: SOAK_FAULTS must be between 0 and 1 and SOAK_DOCS at least 50", file=sys.stderr)
         return 2
     soak = Soak(args.docs, args.faults, args.seed, time.monotonic() + args.timeout)
+
+    def stop(signum: int, frame: Any) -> None:  # SIGTERM (timeout, CI): restore the stack on the way out
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     report = soak.run()
     path = Path(args.report)
     path.parent.mkdir(parents=True, exist_ok=True)
