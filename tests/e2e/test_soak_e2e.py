@@ -32,28 +32,33 @@ def test_ci_sized_soak_loses_nothing_and_duplicates_nothing(
     report_path.unlink(missing_ok=True)
     docs = os.environ.get("SOAK_CI_DOCS", "2000")
     faults = os.environ.get("SOAK_CI_FAULTS", "0.10")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "soak.py"),
-            "--docs",
-            docs,
-            "--faults",
-            faults,
-            "--report",
-            str(report_path),
-            "--timeout",
-            os.environ.get("SOAK_CI_TIMEOUT", "1500"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=float(os.environ.get("SOAK_CI_TIMEOUT", "1500")) + 600,
-    )
-    print(done.stdout[-6000:])
-    assert report_path.exists(), f"no report; exit {done.returncode}; {done.stderr[-4000:]}"
+    log_path = REPO / "test-artifacts" / "soak-ci.log"
+    timeout = float(os.environ.get("SOAK_CI_TIMEOUT", "1500"))
+    with log_path.open("w") as log:  # progress is readable there while the soak runs
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "scripts" / "soak.py"),
+                "--docs",
+                docs,
+                "--faults",
+                faults,
+                "--report",
+                str(report_path),
+                "--timeout",
+                str(timeout),
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout + 900,
+        )
+    output = log_path.read_text()
+    print(output[-6000:])
+    assert report_path.exists(), f"no report; exit {done.returncode}; {output[-4000:]}"
     report = json.loads(report_path.read_text())
-    last = done.stdout.strip().splitlines()[-1]
+    last = output.strip().splitlines()[-1]
     assert last.startswith("soak: ") and " documents, " in last, last
     # one kill of each kind, and faults injected at the asked rate
     for kind in ("task_kill9", "scheduler_restart", "postgres_restart", "receivers_away"):
