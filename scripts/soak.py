@@ -927,7 +927,7 @@ class Soak:
         self.phase_times["repair and catch-up"] = round(time.monotonic() - t, 1)
 
     def wait_for_scheduled_run(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+        deadline = min(time.monotonic() + timeout, self.deadline)
         while time.monotonic() < deadline:
             runs = self.api(
                 lambda: self.airflow.call(
