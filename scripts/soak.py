@@ -963,6 +963,8 @@ class Soak:
             "duplicates": counts["duplicate"],
             "lost": counts["lost"],
             "unexplained": counts["unexplained"],
+            # True: the deadline cut the waiting short, so "lost" may hold documents still on their way.
+            "timed_out": time.monotonic() >= self.deadline,
             "wall_seconds": round(wall, 1),
             "documents_per_second": round(len(self.expected) / wall, 2) if wall else None,
             "load_average": os.getloadavg(),
