@@ -3,6 +3,7 @@
 #   make demo    everything (venv, PostgreSQL, sandboxes, Airflow), seeded, DAGs unpaused; Ctrl-C stops it
 #   make test    the same stack, then the whole test suite (junit XML in test-artifacts/)
 #   make up      the demo stack in the background (logs and pid files in .local/); make down stops it
+#   make soak    the stack under a mixed, hostile workload with faults and kills (SOAK_DOCS=2000 SOAK_FAULTS=0.10)
 #   make lint    ruff + mypy          make bench   every bench/*.py          make clean   local state
 #   make pins    re-resolve requirements*.in into the exact pins of requirements*.txt (docs/dependencies.md)
 #
@@ -24,7 +25,7 @@ PYTEST_ARGS ?=
 # Extra pip-compile arguments for make pins, e.g. PINS_ARGS="--upgrade-package celery".
 PINS_ARGS ?=
 
-.PHONY: help venv pins demo up down status test browser lint bench clean distclean
+.PHONY: help venv pins demo up down status test soak browser lint bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -75,6 +76,13 @@ status:
 
 test: venv browser
 	@bash scripts/test.sh $(PYTEST_ARGS)
+
+# Verdict from both sandboxes; exits non-zero on any duplicate, lost or unexplained document (docs/soak.md).
+SOAK_DOCS ?= 2000
+SOAK_FAULTS ?= 0.10
+EXECUTOR ?= local
+soak: venv
+	@SOAK_DOCS="$(SOAK_DOCS)" SOAK_FAULTS="$(SOAK_FAULTS)" EXECUTOR="$(EXECUTOR)" bash scripts/soak.sh
 
 # Debian's Chromium for the browser tests; never fails the build (warns instead).
 browser:

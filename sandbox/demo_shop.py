@@ -184,6 +184,8 @@ class Order:
     currency: str = "IDR"
     time_zone: int = SHOP_UTC_OFFSET_HOURS
     modified_date: datetime | None = None
+    #: Hostile values shown instead of the real ones (``POST /_sandbox/orders/{id}/raw``), by field path.
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -105,6 +105,9 @@ class Sandbox:
         self.config = SandboxConfig()
         self.faults = Faults()
         self.fault_rng = random.Random(f"faults-{seed}")
+        #: What the sandbox did to API calls, by kind (error, timeout, commit_then_timeout,
+        #: rate_limited = 429, moved = 308): ``GET /_sandbox/fault-counts``.
+        self.fault_counts: dict[str, int] = {}
         self.limiter.configure(self.faults.rate_limit_per_s)
         self.db = Database(seed, self.clock, self.config)
         self.webhooks = WebhookDispatcher(
@@ -221,6 +224,9 @@ class Sandbox:
             if held:
                 self.limiter.in_flight -= 1
             entry["status_code"] = 0 if entry["fault"] == "commit_then_timeout" else response.status_code
+            kind = entry["fault"] or {429: "rate_limited", 308: "moved"}.get(entry["status_code"])
+            if kind:
+                self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
             entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
             if generation == self.generation:
                 self.log.add(entry)
@@ -484,12 +490,28 @@ def create_app(
         """Change the given fault settings (others keep their value)."""
         try:
             body = await _json_body(request)
+            seed = body.pop("seed", None) if isinstance(body, dict) else None
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                raise ConfigError("seed must be an integer")
             sandbox.faults.update(body)
         except (ValueError, ConfigError) as error:
             return bad_request(str(error))
+        if seed is not None:  # the same seed rolls the same faults for the same sequence of calls
+            sandbox.fault_rng = random.Random(f"faults-{seed}")
         if "rate_limit_per_s" in body:
             sandbox.limiter.configure(sandbox.faults.rate_limit_per_s)
         return json_response(sandbox.faults.as_dict())
+
+    @app.get("/_sandbox/fault-counts")
+    async def get_fault_counts() -> Response:
+        """How many API calls got each fault since the start (or the last DELETE / reset)."""
+        return json_response(dict(sandbox.fault_counts))
+
+    @app.delete("/_sandbox/fault-counts")
+    async def clear_fault_counts() -> Response:
+        """Start counting again from zero."""
+        sandbox.fault_counts.clear()
+        return json_response({})
 
     @app.delete("/_sandbox/faults")
     async def clear_faults() -> Response:

@@ -269,6 +269,25 @@ async def refund_order(order_id: str, request: Request) -> SandboxJSONResponse:
     return SandboxJSONResponse(refunded_order_json(state.store, order, refund))
 
 
+@router.post("/orders/{order_id}/raw")
+async def set_raw_values(order_id: str, request: Request) -> SandboxJSONResponse:
+    """``{"set": {"<field>" | "<list>.<index>.<field>": value}}``: GetOrders shows these hostile values
+    instead of the real ones (``"order_details.0.quantity": "abc"``, ``"order_date": "31/02/2026"``);
+    ``{"set": {}}`` clears them. The order's stock and totals stay as they were."""
+    state = sandbox_state(request)
+    body = await read_body(request)
+    values = body.get("set")
+    if not isinstance(values, dict):
+        raise SandboxError("set must be an object of field paths to values")
+    for path in values:
+        parts = str(path).split(".")
+        if not (len(parts) == 1 or (len(parts) == 3 and parts[1].isdigit())):
+            raise SandboxError(f"{path!r} is not a field path like order_date or order_details.0.quantity")
+    order = state.store.order(order_id)
+    order.raw = dict(values)
+    return SandboxJSONResponse(order_json(state.store, order))
+
+
 @router.post("/orders/{order_id}/void")
 async def void_order(order_id: str, request: Request) -> SandboxJSONResponse:
     """Void a completed order; answers the order and sends the order webhook."""

@@ -100,7 +100,21 @@ def order_json(store: IsellerStore, order: Order, includes: frozenset[str] | Non
             }
             for payment in order.payments
         ]
+    if order.raw:
+        apply_raw(body, order.raw)
     return body
+
+
+def apply_raw(body: dict[str, Any], raw: dict[str, Any]) -> None:
+    """Show hostile values: ``{"order_date": "31/02/2026", "order_details.0.quantity": "abc"}``."""
+    for path, value in raw.items():
+        parts = path.split(".")
+        if len(parts) == 1:
+            body[path] = value
+        elif len(parts) == 3 and isinstance(body.get(parts[0]), list) and parts[1].isdigit():
+            rows = body[parts[0]]
+            if int(parts[1]) < len(rows):
+                rows[int(parts[1])][parts[2]] = value
 
 
 def refunded_order_json(

@@ -257,3 +257,33 @@ def test_config_is_validated(accurate: AccurateApi) -> None:
     accurate.control("POST", "config", expect=400, json={"unknown": True})
     config: dict[str, Any] = accurate.control("GET", "config")
     assert config["moved"] is False and config["moved_prefix"] == "/moved-db"
+
+
+# ----------------------------------------------------------------------------- fault counts and seed
+
+
+def test_fault_counts_count_each_kind_the_sandbox_injected(accurate: AccurateApi) -> None:
+    accurate.control("DELETE", "fault-counts")
+    accurate.faults(rate_limit_per_s=0, fail_next=2, fail_next_kind="error")
+    statuses = [accurate.http.get(ITEM_LIST, headers=accurate.headers()).status_code for _ in range(3)]
+    assert statuses == [500, 500, 200]
+    accurate.faults(rate_limit_per_s=1)
+    asyncio.run(_burst(accurate, 5))
+    accurate.faults(rate_limit_per_s=0)
+    accurate.config(moved=True)
+    assert accurate.http.get(ITEM_LIST, headers=accurate.headers()).status_code == 308
+    accurate.config(moved=False)
+    counts = accurate.control("GET", "fault-counts")
+    assert counts["error"] == 2 and counts["moved"] == 1 and counts["rate_limited"] >= 3, counts
+    assert accurate.control("DELETE", "fault-counts") == {}
+    assert accurate.control("GET", "fault-counts") == {}
+
+
+def test_the_same_fault_seed_rolls_the_same_faults(accurate: AccurateApi) -> None:
+    def roll() -> list[int]:
+        accurate.faults(rate_limit_per_s=0, error_rate=0.5, seed=7)
+        return [accurate.http.get(ITEM_LIST, headers=accurate.headers()).status_code for _ in range(12)]
+
+    first = roll()
+    assert first == roll() and 500 in first and 200 in first
+    accurate.control("POST", "faults", expect=400, json={"seed": "x"})

@@ -191,6 +191,27 @@ def test_product_without_sku_is_sold_by_id_and_patching_the_sku_repairs_its_orde
     assert price["price"] == Decimal("7600.50")
 
 
+def test_raw_values_make_an_order_hostile_as_get_orders_shows_it(
+    iseller_fresh: IsellerApi, shop: DemoShop
+) -> None:
+    api = iseller_fresh
+    order = new_order(api, shop)
+    hostile = {"order_date": "31/02/2026", "order_details.0.quantity": "abc", "total_amount": "NaN"}
+    answer = api.control("POST", f"/_sandbox/orders/{order['order_id']}/raw", json={"set": hostile})
+    assert answer["order_date"] == "31/02/2026" and answer["order_details"][0]["quantity"] == "abc"
+    [served] = api.call(ORDERS, order_id=order["order_id"])["orders"]
+    assert (served["order_date"], served["order_details"][0]["quantity"], served["total_amount"]) == (
+        "31/02/2026", "abc", "NaN"
+    )
+    assert served["order_details"][0]["sku"] == "BRG-0001"  # the rest is as it was
+    api.control("POST", f"/_sandbox/orders/{order['order_id']}/raw", json={"set": {}})
+    [cleared] = api.call(ORDERS, order_id=order["order_id"])["orders"]
+    assert cleared["order_date"] == order["order_date"]
+    api.control("POST", f"/_sandbox/orders/{order['order_id']}/raw", expect=400, json={"set": {"a.b": 1}})
+    api.control("POST", f"/_sandbox/orders/{order['order_id']}/raw", expect=400, json={"set": [1]})
+    api.control("POST", "/_sandbox/orders/nope/raw", expect=404, json={"set": {}})
+
+
 def test_customer_patch_changes_the_id_number_orders_show(iseller_fresh: IsellerApi, shop: DemoShop) -> None:
     api = iseller_fresh
     nameless = next(c for c in shop.customers if c.customer_number is None)
