@@ -16,6 +16,13 @@ Assumptions (the public record is silent):
 - read actions (``list``, ``detail``, ``get-stock``) accept GET and POST; ``save``/``bulk-save``
   POST (or PUT); ``delete`` POST or DELETE; parameters come from the query and the body (body wins).
 
+Variants where public material disagrees are switches (``/_sandbox/config``): ``discovery_key``
+(``data usaha`` | ``database`` | ``host``), ``max_page_size`` / ``page_size_over_max`` (``cap`` |
+``error``), ``moved_to`` (a 308 to another origin, named by discovery), ``oauth`` (the session flow:
+``db-list.do``, ``open-db.do``, ``db-refresh-session.do``, ``db-check-session.do``, ``X-Session-ID``;
+one accepted access token ``DEFAULT_OAUTH_TOKEN``; an expired or unknown session is HTTP 401) and
+``session_ttl_seconds`` (sandbox clock).
+
 The hot path avoids pydantic: raw ``Request`` in, pre-encoded bytes out.
 """
 

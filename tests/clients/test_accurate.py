@@ -696,3 +696,23 @@ def test_money_is_sent_as_exact_json_numbers(rsps):
     text = body.decode() if isinstance(body, bytes) else body
     assert '"amount":999999999999.99' in text and '"q":0.5' in text
     assert _json.loads(text, parse_float=_D)["amount"] == _D("999999999999.99")
+
+
+def test_oauth_mode_with_several_databases_asks_for_database_id(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ACCURATE_API",
+        json.dumps(
+            {"conn_type": "http", "host": ACCOUNT, "password": TOKEN, "extra": {"auth_mode": "oauth"}}
+        ),
+    )
+    rsps.add(
+        responses.GET,
+        f"{ACCOUNT}/api/db-list.do",
+        json=envelope([{"id": 11, "alias": "Toko A"}, {"id": 12, "alias": "Toko B"}]),
+    )
+    with pytest.raises(AuthError, match=r"reaches 2 Accurate databases \(11 \(Toko A\), 12 \(Toko B\)\)"):
+        AccurateHook().discover_host()
+    assert "X-Api-Signature" not in rsps.calls[0].request.headers
+    assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"

@@ -299,8 +299,9 @@ def test_oauth_with_an_explicit_database_id_skips_db_list(
 
 def test_oauth_switched_off_refuses_the_session_flow(accurate: AccurateApi, oauth_hook: AccurateHook) -> None:
     accurate.config(oauth=False)
-    with pytest.raises(AuthError, match="tidak memakai OAuth"):
+    with pytest.raises(AuthError, match="tidak memakai OAuth") as refused:
         oauth_hook.discover_host()
+    assert "OAuth access token" in str(refused.value) and DEFAULT_OAUTH_TOKEN not in str(refused.value)
 
 
 def test_api_token_hook_still_signs_when_oauth_is_on(accurate: AccurateApi, hook: AccurateHook) -> None:

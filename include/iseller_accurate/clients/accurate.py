@@ -20,8 +20,17 @@ What it takes care of, so that callers only see records and results:
 - **Threads.** One ``requests.Session`` per thread, so a load task may run 8 calls at once.
 - **Secrets** never reach logs, exception messages or reprs.
 
+- **Variants of the public material.** Discovery reads the database under ``data usaha``, ``database``
+  or a top-level ``host``. A redirect to another site is followed only when discovery, asked again,
+  names that origin. ``list`` asks for 1000 rows, steps down (100, 20) when a size is refused, and pages
+  with the size the server served, counting rows read so nothing is skipped or repeated.
+- **OAuth session mode** (extra ``auth_mode: oauth``): password = OAuth access token; ``db-list.do`` /
+  ``open-db.do`` give the data host and a session sent as ``X-Session-ID``; a 401 on a data call renews
+  the session once (``db-refresh-session.do``, else ``open-db.do``) and re-sends the call.
+
 Connection ``accurate_api`` (type http): host = account URL, password = API token, extra
-``signature_secret`` (required), ``signature_encoding`` (``base64`` | ``hex``), ``timeout`` (seconds).
+``signature_secret`` (required), ``signature_encoding`` (``base64`` | ``hex``), ``timeout`` (seconds);
+or ``auth_mode: oauth`` with the OAuth access token as password and optional ``database_id``.
 """
 
 from __future__ import annotations
@@ -383,7 +392,12 @@ class AccurateHook(HttpHook):
             "placeholders": {
                 "host": "https://account.accurate.id",
                 "extra": jsonlib.dumps(
-                    {"signature_secret": "...", "signature_encoding": "base64", "timeout": 30}
+                    {
+                        "auth_mode": "api_token",
+                        "signature_secret": "...",
+                        "signature_encoding": "base64",
+                        "timeout": 30,
+                    }
                 ),
             },
         }
@@ -799,7 +813,11 @@ class AccurateHook(HttpHook):
         return self._scrub(
             f"Accurate refused the credentials of Airflow connection '{self.accurate_conn_id}' "
             f"(HTTP {response.status_code}: {detail or 'no reason given'}). "
-            "Check the API token (not revoked?), the signature secret and the server clock."
+            + (
+                "Check the OAuth access token (expired? put a fresh one in the connection)."
+                if self._settings is not None and self._settings.auth_mode == "oauth"
+                else "Check the API token (not revoked?), the signature secret and the server clock."
+            )
         )
 
     def _discovery_names(self, target: str) -> bool:
