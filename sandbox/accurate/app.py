@@ -16,6 +16,13 @@ Assumptions (the public record is silent):
 - read actions (``list``, ``detail``, ``get-stock``) accept GET and POST; ``save``/``bulk-save``
   POST (or PUT); ``delete`` POST or DELETE; parameters come from the query and the body (body wins).
 
+Variants where public material disagrees are switches (``/_sandbox/config``): ``discovery_key``
+(``data usaha`` | ``database`` | ``host``), ``max_page_size`` / ``page_size_over_max`` (``cap`` |
+``error``), ``moved_to`` (a 308 to another origin, named by discovery), ``oauth`` (the session flow:
+``db-list.do``, ``open-db.do``, ``db-refresh-session.do``, ``db-check-session.do``, ``X-Session-ID``;
+one accepted access token ``DEFAULT_OAUTH_TOKEN``; an expired or unknown session is HTTP 401) and
+``session_ttl_seconds`` (sandbox clock).
+
 The hot path avoids pydantic: raw ``Request`` in, pre-encoded bytes out.
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -53,6 +61,9 @@ from sandbox.accurate.webhooks import WebhookDispatcher
 
 DEFAULT_API_TOKEN = "sandbox-api-token"
 DEFAULT_SIGNATURE_SECRET = "sandbox-signature-secret"
+#: The OAuth access token the sandbox accepts for the session flow (switch ``oauth``).
+DEFAULT_OAUTH_TOKEN = "sandbox-oauth-access-token"
+OAUTH_ACCOUNT_ACTIONS = ("db-list", "open-db", "db-refresh-session", "db-check-session")
 DEFAULT_SEED = 42
 DATABASE_ALIAS = "Toko Nusantara Demo"
 JSON = "application/json"
@@ -96,6 +107,9 @@ class Sandbox:
         self.limiter = RateLimiter()
         #: Bumped by ``reset``: calls still sleeping from before a reset are not logged after it.
         self.generation = 0
+        self.oauth_token = DEFAULT_OAUTH_TOKEN
+        #: Open database sessions of the OAuth flow: session id -> expiry (sandbox clock, Unix seconds).
+        self.sessions: dict[str, float] = {}
         self._build(seed)
 
     def _build(self, seed: int) -> None:
@@ -114,6 +128,7 @@ class Sandbox:
             self.clock, self.config, self.faults, self.database_id, random.Random(f"webhooks-{seed}")
         )
         self.db.on_change = self.webhooks.on_change
+        self.sessions = {}
 
     async def reset(self, seed: int | None = None) -> None:
         """Rebuild everything (data, clock, faults, config, webhooks, request log)."""
@@ -124,9 +139,17 @@ class Sandbox:
 
     # ------------------------------------------------------------------ API pipeline
 
-    def auth_problem(self, request: Request) -> Msg | None:
-        """Why the signed headers are refused, or ``None`` when they are fine."""
+    def auth_problem(self, request: Request, module: str = "", action: str = "") -> Msg | None:
+        """Why the signed headers are refused, or ``None`` when they are fine.
+
+        OAuth (switch ``oauth``): the session routes take the access token alone; a data call with
+        ``X-Session-ID`` takes the access token and a session opened by ``open-db.do``.
+        """
         headers = request.headers
+        if module == "account" and action in OAUTH_ACCOUNT_ACTIONS:
+            return self.oauth_problem(request, session=False)
+        if module != "account" and "x-session-id" in headers:
+            return self.oauth_problem(request, session=True)
         authorization = headers.get("authorization", "")
         if authorization[:7].lower() != "bearer " or not authorization[7:].strip():
             return Msg("auth_missing_token")
@@ -188,7 +211,7 @@ class Sandbox:
                 return response
             self.limiter.in_flight += 1
             held = True
-            problem = self.auth_problem(request)
+            problem = self.auth_problem(request, module, action)
             if problem is not None:
                 response = _failure(401, lang, problem, headers={"WWW-Authenticate": "Bearer"})
                 return response
@@ -231,9 +254,42 @@ class Sandbox:
             if generation == self.generation:
                 self.log.add(entry)
 
+    def oauth_problem(self, request: Request, *, session: bool) -> Msg | None:
+        """Why an OAuth call is refused (unknown token, unknown or expired session), or ``None``."""
+        if not self.config.oauth:
+            return Msg("oauth_disabled")
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() != "bearer " or not authorization[7:].strip():
+            return Msg("auth_missing_token")
+        if authorization[7:].strip() != self.oauth_token or self.config.token_revoked:
+            return Msg("oauth_unknown_token")
+        if not session:
+            return None
+        expires = self.sessions.get(request.headers.get("x-session-id", "").strip())
+        if expires is None:
+            return Msg("session_missing")
+        if self.clock.time() >= expires:
+            return Msg("session_expired")
+        return None
+
+    def data_host(self, request: Request) -> str:
+        """The data host discovery and ``open-db.do`` name (follows ``moved``/``moved_to``)."""
+        if self.config.moved and self.config.moved_to:
+            return self.config.moved_to.rstrip("/")
+        host = str(request.base_url).rstrip("/")
+        return host + self.config.moved_prefix if self.config.moved else host
+
+    def open_session(self) -> str:
+        """A new database session valid for ``session_ttl_seconds`` of sandbox time."""
+        session = uuid.uuid4().hex
+        self.sessions[session] = self.clock.time() + self.config.session_ttl_seconds
+        return session
+
     def _redirect(self, request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
         location = f"{base}{self.config.moved_prefix}{request.url.path}"
+        if self.config.moved_to:
+            location = f"{self.config.moved_to.rstrip('/')}{request.url.path}"
         if request.url.query:
             location = f"{location}?{request.url.query}"
         return Response(
@@ -322,23 +378,25 @@ class Sandbox:
             }, 405
         params, pairs = await self._params(request)
         if action == "list":
-            return self.db.list_rows(module, parse_list_query(pairs)), 200
+            query = parse_list_query(
+                pairs, max_page_size=self.config.max_page_size, over_max=self.config.page_size_over_max
+            )
+            return self.db.list_rows(module, query), 200
         if action == "detail":
             return self.db.detail(module, params, lang), 200
         return self.db.get_stock(params, lang), 200
 
     async def _account(self, request: Request, action: str, lang: int) -> tuple[dict[str, Any], int]:
         if action == "api-token":
-            host = str(request.base_url).rstrip("/")
-            if self.config.moved:
-                host += self.config.moved_prefix
-            return {
-                "s": True,
-                "d": {
-                    "data usaha": {"host": host, "id": self.database_id, "alias": DATABASE_ALIAS},
-                    "user": {"id": 1, "name": "Pemilik Toko Demo", "email": "pemilik@contoh.id"},
-                },
-            }, 200
+            host = self.data_host(request)
+            database = {"host": host, "id": self.database_id, "alias": DATABASE_ALIAS}
+            user = {"id": 1, "name": "Pemilik Toko Demo", "email": "pemilik@contoh.id"}
+            key = self.config.discovery_key
+            if key == "host":  # top-level d.host, no database object
+                return {"s": True, "d": {**database, "user": user}}, 200
+            return {"s": True, "d": {key: database, "user": user}}, 200
+        if action in OAUTH_ACCOUNT_ACTIONS:
+            return await self._oauth_account(request, action, lang)
         if action == "webhook-renew":
             expires = self.webhooks.renew()
             if expires is None:
@@ -364,6 +422,30 @@ class Sandbox:
             sp = {"page": page, "pageSize": size, "pageCount": -(-len(rows) // size), "rowCount": len(rows)}
             return {"s": True, "d": rows[(page - 1) * size : page * size], "sp": sp}, 200
         return {"s": False, "d": [Msg("unknown_action", module="api", action=action).render(lang)]}, 404
+
+    async def _oauth_account(self, request: Request, action: str, lang: int) -> tuple[dict[str, Any], int]:
+        """``db-list.do``, ``open-db.do``, ``db-check-session.do`` and ``db-refresh-session.do``."""
+        database = {"id": self.database_id, "alias": DATABASE_ALIAS, "trial": False, "expired": False}
+        if action == "db-list":
+            return {"s": True, "d": [database]}, 200
+        params, _ = await self._params(request)
+        if str(params.get("id") or "") != str(self.database_id) and action != "db-check-session":
+            unknown = Msg("db_unknown", id=str(params.get("id") or "")[:40])
+            return {"s": False, "d": [unknown.render(lang)]}, 200
+        host = self.data_host(request)
+        if action == "open-db":
+            session = self.open_session()
+            return {"s": True, "host": host, "session": session, "admin": True, "d": [DATABASE_ALIAS]}, 200
+        current = str(params.get("session") or "")
+        expires = self.sessions.get(current)
+        if action == "db-check-session":
+            return {"s": True, "d": expires is not None and self.clock.time() < expires}, 200
+        if expires is None:
+            return {"s": False, "d": [Msg("session_missing").render(lang)]}, 200
+        if self.clock.time() >= expires:
+            self.sessions.pop(current, None)
+            current = self.open_session()
+        return {"s": True, "d": {"session": current, "host": host}}, 200
 
 
 def _int_param(value: Any, default: int) -> int:

@@ -465,6 +465,8 @@ class Database:
         stored: Record = {"id": rid, **record}
         stored["optLock"] = (existing.get("optLock", 0) + 1) if existing else 0
         stored["lastUpdate"] = format_timestamp(self.clock.now())
+        if spec.is_transaction:  # documents carry createdDate (public clients filter lists on it)
+            stored["createdDate"] = (existing or {}).get("createdDate") or stored["lastUpdate"]
         if old_effects:
             self._apply(old_effects, -1)
         if existing is not None and old_key != key:
@@ -1127,6 +1129,8 @@ class Database:
     def _insert(self, module: str, fields: Record) -> Record:
         spec = MODULES[module]
         record = {"id": self.new_id(), **fields, "optLock": 0, "lastUpdate": SEED_TIMESTAMP}
+        if spec.is_transaction:
+            record["createdDate"] = SEED_TIMESTAMP
         table = self.tables[module]
         table.records[record["id"]] = record
         table.by_key[record[spec.key]] = record["id"]

@@ -6,7 +6,8 @@ Public facts (reference doc): bodies are JSON or form fields with indexed names 
 and filter with ``filter.<field>.op`` / ``filter.<field>.val[n]``.
 
 Assumptions (the public record is silent):
-- ``sp.pageSize`` above 100 is capped at 100; a page past the end is an empty list;
+- ``sp.pageSize`` above 100 is capped at 100 (switches ``max_page_size`` and ``page_size_over_max``:
+  a public integrator saw 1000 honoured); a page past the end is an empty list;
 - EQUAL with several values matches any of them, NOT_EQUAL none of them; ``filter.<field>=v`` is
   shorthand for EQUAL; BETWEEN takes ``val[0]`` and ``val[1]`` inclusive; CONTAIN is a
   case-insensitive substring match; values compare as dates when both sides are ``dd/MM/yyyy``
@@ -220,8 +221,13 @@ def _positive_int(field: str, value: str) -> int:
     return number
 
 
-def parse_list_query(pairs: Iterable[tuple[str, str]]) -> ListQuery:
-    """Decode ``sp.*``, ``fields`` and ``filter.*`` parameters (raises :class:`RequestError`)."""
+def parse_list_query(
+    pairs: Iterable[tuple[str, str]], *, max_page_size: int = MAX_PAGE_SIZE, over_max: str = "cap"
+) -> ListQuery:
+    """Decode ``sp.*``, ``fields`` and ``filter.*`` parameters (raises :class:`RequestError`).
+
+    A ``sp.pageSize`` above ``max_page_size`` is capped (``over_max="cap"``) or refused (``"error"``).
+    """
     query = ListQuery()
     ops: dict[str, str] = {}
     values: dict[str, list[tuple[int, int, str]]] = {}
@@ -231,7 +237,10 @@ def parse_list_query(pairs: Iterable[tuple[str, str]]) -> ListQuery:
         if key == "sp.page":
             query.page = _positive_int(key, value)
         elif key == "sp.pageSize":
-            query.page_size = min(_positive_int(key, value), MAX_PAGE_SIZE)
+            size = _positive_int(key, value)
+            if size > max_page_size and over_max == "error":
+                raise RequestError(Msg("page_size_too_big", max=max_page_size))
+            query.page_size = min(size, max_page_size)
         elif key == "sp.sort":
             field, _, direction = value.partition("|")
             query.sort_field = field.strip() or None

@@ -26,6 +26,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "API Token tidak dikenal atau sudah dicabut",
         "Unknown or revoked API token",
     ),
+    "session_missing": (
+        "Header X-Session-ID tidak ada atau sesi Data Usaha tidak dikenal",
+        "Missing X-Session-ID header or unknown database session",
+    ),
+    "session_expired": (
+        "Sesi Data Usaha sudah tidak berlaku, buka ulang database",
+        "The database session has expired; open the database again",
+    ),
+    "oauth_unknown_token": (
+        "Access token OAuth tidak dikenal atau sudah kedaluwarsa",
+        "Unknown or expired OAuth access token",
+    ),
+    "oauth_disabled": (
+        "Aplikasi ini tidak memakai OAuth; gunakan API Token",
+        "This app does not use OAuth; use an API token",
+    ),
+    "db_unknown": ('Data Usaha "{id}" tidak ditemukan', 'Database "{id}" not found'),
+    "page_size_too_big": (
+        "sp.pageSize: maksimal {max} data per halaman",
+        "sp.pageSize: at most {max} rows per page",
+    ),
     "auth_missing_timestamp": ("Header X-Api-Timestamp tidak ada", "Missing X-Api-Timestamp header"),
     "auth_bad_timestamp": (
         'Format X-Api-Timestamp "{value}" tidak dikenali '

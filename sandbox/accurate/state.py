@@ -54,6 +54,22 @@ class SandboxConfig:
     #: ``string`` (dd/MM/yyyy HH:mm:ss, Jakarta) or ``millis`` (epoch milliseconds).
     webhook_timestamp_format: str = "string"
     subscription_days: float = 7.0
+    #: Key of the database object in the ``api-token.do`` answer: ``data usaha`` (the public guide),
+    #: ``database`` (what most public clients read: ``d.database.host``) or ``host`` (a top-level
+    #: ``d.host`` next to ``d.database``-less data).
+    discovery_key: str = "data usaha"
+    #: Largest ``sp.pageSize`` served; above it ``page_size_over_max`` decides: ``cap`` (serve the
+    #: maximum and say so in ``sp.pageSize``) or ``error`` (``s: false``, nothing served).
+    max_page_size: int = 100
+    page_size_over_max: str = "cap"
+    #: With ``moved``: the origin (``http://host:port``) the database moved to, served by another
+    #: server; the 308 then points there and discovery names it. Empty: ``moved_prefix`` on this server.
+    moved_to: str = ""
+    #: Serve the OAuth session flow (``db-list.do``, ``open-db.do``, ``db-refresh-session.do`` and data
+    #: calls with ``X-Session-ID``) besides the API-token method.
+    oauth: bool = True
+    #: Seconds (sandbox clock) a database session opened by ``open-db.do`` stays usable.
+    session_ttl_seconds: float = 3600.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply known keys from ``changes`` all or nothing (invalid ones raise :class:`ConfigError`)."""
@@ -70,6 +86,18 @@ class SandboxConfig:
             raise ConfigError("signature_clock must be 'sandbox' or 'real'")
         if self.webhook_timestamp_format not in ("string", "millis"):
             raise ConfigError("webhook_timestamp_format must be 'string' or 'millis'")
+        if self.discovery_key not in ("data usaha", "database", "host"):
+            raise ConfigError("discovery_key must be 'data usaha', 'database' or 'host'")
+        if self.max_page_size < 1:
+            raise ConfigError("max_page_size must be at least 1")
+        if self.page_size_over_max not in ("cap", "error"):
+            raise ConfigError("page_size_over_max must be 'cap' or 'error'")
+        if self.moved_to and not (
+            self.moved_to.startswith(("http://", "https://")) and self.moved_to.count("/") == 2
+        ):
+            raise ConfigError("moved_to must be an origin such as 'http://127.0.0.1:9081' (or empty)")
+        if self.session_ttl_seconds <= 0:
+            raise ConfigError("session_ttl_seconds must be positive")
         if not self.moved_prefix.startswith("/") or self.moved_prefix.count("/") != 1:
             raise ConfigError("moved_prefix must be one path segment such as '/moved-db'")
 

@@ -462,6 +462,38 @@ def test_list_pages_to_the_last_page(rsps: responses.RequestsMock) -> None:
     assert pages[0]["filter.itemType.op"] == ["EQUAL"] and pages[0]["filter.itemType.val[0]"] == ["INVENTORY"]
 
 
+def _capped_list(rsps: responses.RequestsMock, total: int, caps: list[int], with_sp: bool) -> None:
+    """A list.do serving ``min(asked, cap)`` rows per page; ``caps`` gives the cap of each call in turn."""
+    calls = iter(caps)
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        params = query(request)
+        size = min(int(params["sp.pageSize"][0]), next(calls))
+        page = int(params["sp.page"][0])
+        rows = [{"id": n} for n in range((page - 1) * size, min(page * size, total))]
+        extra = {"sp": {"page": page, "pageSize": size, "rowCount": total}} if with_sp else {}
+        return 200, {}, json.dumps(envelope(rows, **extra))
+
+    rsps.add_callback(responses.GET, url("item", "list"), callback=answer)
+
+
+def test_list_pages_through_a_silent_cap_without_sp(rsps: responses.RequestsMock) -> None:
+    """A server that serves fewer rows than asked and says nothing: the next page shows whether more exist."""
+    add_discovery(rsps)
+    _capped_list(rsps, total=8, caps=[3] * 10, with_sp=False)
+    rows = [r["id"] for r in AccurateHook().list("item")]
+    assert rows == list(range(8))
+    sizes = [query(c.request)["sp.pageSize"][0] for c in rsps.calls[1:]]
+    assert sizes == ["1000", "3", "3"]
+
+
+def test_list_neither_skips_nor_repeats_when_the_served_size_changes(rsps: responses.RequestsMock) -> None:
+    add_discovery(rsps)
+    _capped_list(rsps, total=10, caps=[4, 3, 3, 3, 3], with_sp=True)
+    rows = [r["id"] for r in AccurateHook().list("item")]
+    assert rows == list(range(10))
+
+
 def test_list_refused_raises(rsps: responses.RequestsMock) -> None:
     add_discovery(rsps)
     rsps.add(responses.GET, url("item", "list"), json=envelope(["Field tidak dikenal"], s=False))
@@ -649,12 +681,38 @@ def test_money_is_sent_as_exact_json_numbers(rsps):
     from include.iseller_accurate.clients import AccurateHook as _Hook
     from tests.clients.conftest import ACCOUNT, DATA_HOST
 
-    rsps.add(responses.GET, f"{ACCOUNT}/api/api-token.do",
-             json={"s": True, "d": {"data usaha": {"host": DATA_HOST, "id": 1, "alias": "x"}}})
-    rsps.add(responses.POST, f"{DATA_HOST}/accurate/api/sales-invoice/save.do",
-             json={"s": True, "d": ["ok"], "r": {"id": 1, "number": "SI/1"}})
+    rsps.add(
+        responses.GET,
+        f"{ACCOUNT}/api/api-token.do",
+        json={"s": True, "d": {"data usaha": {"host": DATA_HOST, "id": 1, "alias": "x"}}},
+    )
+    rsps.add(
+        responses.POST,
+        f"{DATA_HOST}/accurate/api/sales-invoice/save.do",
+        json={"s": True, "d": ["ok"], "r": {"id": 1, "number": "SI/1"}},
+    )
     _Hook().save("sales-invoice", {"number": "SI/1", "amount": _D("999999999999.99"), "q": _D("0.5")})
     body = rsps.calls[-1].request.body
     text = body.decode() if isinstance(body, bytes) else body
     assert '"amount":999999999999.99' in text and '"q":0.5' in text
     assert _json.loads(text, parse_float=_D)["amount"] == _D("999999999999.99")
+
+
+def test_oauth_mode_with_several_databases_asks_for_database_id(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ACCURATE_API",
+        json.dumps(
+            {"conn_type": "http", "host": ACCOUNT, "password": TOKEN, "extra": {"auth_mode": "oauth"}}
+        ),
+    )
+    rsps.add(
+        responses.GET,
+        f"{ACCOUNT}/api/db-list.do",
+        json=envelope([{"id": 11, "alias": "Toko A"}, {"id": 12, "alias": "Toko B"}]),
+    )
+    with pytest.raises(AuthError, match=r"reaches 2 Accurate databases \(11 \(Toko A\), 12 \(Toko B\)\)"):
+        AccurateHook().discover_host()
+    assert "X-Api-Signature" not in rsps.calls[0].request.headers
+    assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"

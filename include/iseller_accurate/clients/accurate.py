@@ -20,8 +20,17 @@ What it takes care of, so that callers only see records and results:
 - **Threads.** One ``requests.Session`` per thread, so a load task may run 8 calls at once.
 - **Secrets** never reach logs, exception messages or reprs.
 
+- **Variants of the public material.** Discovery reads the database under ``data usaha``, ``database``
+  or a top-level ``host``. A redirect to another site is followed only when discovery, asked again,
+  names that origin. ``list`` asks for 1000 rows, steps down (100, 20) when a size is refused, and pages
+  with the size the server served, counting rows read so nothing is skipped or repeated.
+- **OAuth session mode** (extra ``auth_mode: oauth``): password = OAuth access token; ``db-list.do`` /
+  ``open-db.do`` give the data host and a session sent as ``X-Session-ID``; a 401 on a data call renews
+  the session once (``db-refresh-session.do``, else ``open-db.do``) and re-sends the call.
+
 Connection ``accurate_api`` (type http): host = account URL, password = API token, extra
-``signature_secret`` (required), ``signature_encoding`` (``base64`` | ``hex``), ``timeout`` (seconds).
+``signature_secret`` (required), ``signature_encoding`` (``base64`` | ``hex``), ``timeout`` (seconds);
+or ``auth_mode: oauth`` with the OAuth access token as password and optional ``database_id``.
 """
 
 from __future__ import annotations
@@ -86,6 +95,12 @@ MAX_BULK_RECORDS = 100
 WEBHOOK_HISTORY_WINDOW = timedelta(hours=24)
 MAX_REDIRECTS = 5
 SIGNATURE_ENCODINGS = ("base64", "hex")
+AUTH_MODES = ("api_token", "oauth")
+#: Where public material puts the database in the ``api-token.do`` answer, in the order tried.
+DISCOVERY_KEYS = ("data usaha", "database")
+#: Page sizes ``list`` asks for, largest first: a server that refuses one is asked the next
+#: (1000 was honoured by the real API per a public integrator; 20 is the documented default).
+LIST_PAGE_SIZES = (1000, 100, 20)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # "Sudah ada data lain dengan No Form # X" (and the same for masters), or an English profile's wording.
@@ -177,6 +192,8 @@ class _Settings:
     signature_secret: str = field(repr=False)
     signature_encoding: str = "base64"
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    auth_mode: str = "api_token"
+    database_id: str = ""
 
 
 @dataclass
@@ -184,6 +201,8 @@ class _Discovered:
     host: str
     database: dict[str, Any]
     expires_at: float  # time.time()
+    #: OAuth mode: the database session from ``open-db.do`` (sent as ``X-Session-ID``).
+    session: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -243,6 +262,42 @@ def encode_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _normalise_host(value: Any) -> str:
+    host = str(value or "").strip().rstrip("/")
+    if host and "://" not in host:
+        host = f"https://{host}"
+    return host
+
+
+def discovered_database(answer: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The data host and database of an ``api-token.do`` ``d``, wherever public material puts them.
+
+    ``d["data usaha"].host`` (Accurate's guide), ``d.database.host`` (most public clients) or a top-level
+    ``d.host``; ``("", {})`` when none holds a host.
+    """
+    for key in DISCOVERY_KEYS:
+        database = _mapping(answer.get(key))
+        if database.get("host"):
+            return _normalise_host(database["host"]), dict(database)
+    if answer.get("host") and not isinstance(answer.get("host"), Mapping):
+        return _normalise_host(answer["host"]), {k: v for k, v in answer.items() if k != "user"}
+    return "", {}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _positive(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
 
 
 def _host_of(url: str) -> str:
@@ -337,7 +392,12 @@ class AccurateHook(HttpHook):
             "placeholders": {
                 "host": "https://account.accurate.id",
                 "extra": jsonlib.dumps(
-                    {"signature_secret": "...", "signature_encoding": "base64", "timeout": 30}
+                    {
+                        "auth_mode": "api_token",
+                        "signature_secret": "...",
+                        "signature_encoding": "base64",
+                        "timeout": 30,
+                    }
                 ),
             },
         }
@@ -365,10 +425,16 @@ class AccurateHook(HttpHook):
             raise AuthError(
                 f"{name} has no host (the Accurate account URL, e.g. https://account.accurate.id)"
             )
+        auth_mode = str(extra.get("auth_mode") or "api_token").lower()
+        if auth_mode not in AUTH_MODES:
+            raise AuthError(f"{name}: auth_mode must be one of {', '.join(AUTH_MODES)}")
+        if auth_mode == "oauth" and not token:
+            raise AuthError(f"{name} has no password (the OAuth access token of the Accurate app)")
         if not token:
             raise AuthError(f"{name} has no password (the Accurate API token)")
-        if not secret:
+        if auth_mode == "api_token" and not secret:
             raise AuthError(f"{name} has no signature_secret in its extra")
+        database_id = str(extra.get("database_id") or "").strip()
         encoding = str(extra.get("signature_encoding") or "base64").lower()
         if encoding not in SIGNATURE_ENCODINGS:
             raise AuthError(f"{name}: signature_encoding must be one of {', '.join(SIGNATURE_ENCODINGS)}")
@@ -384,6 +450,8 @@ class AccurateHook(HttpHook):
             signature_secret=secret,
             signature_encoding=encoding,
             read_timeout=float(timeout),
+            auth_mode=auth_mode,
+            database_id=database_id,
         )
 
     def get_conn(
@@ -416,6 +484,8 @@ class AccurateHook(HttpHook):
 
     def signed_headers(self) -> dict[str, str]:
         """Fresh authentication headers for one attempt."""
+        if self.settings.auth_mode == "oauth":
+            return {"Authorization": f"Bearer {self.settings.token}"}
         timestamp = self.make_timestamp()
         return {
             "Authorization": f"Bearer {self.settings.token}",
@@ -457,6 +527,8 @@ class AccurateHook(HttpHook):
                 _DISCOVERY_CACHE.pop((self.accurate_conn_id, self.settings.account_url), None)
 
     def _discover(self) -> _Discovered:
+        if self.settings.auth_mode == "oauth":
+            return self._open_database()
         url = f"{self.settings.account_url}/api/api-token.do"
         spec = CallSpec(SERVICE, "api-token (host discovery)")
         try:
@@ -468,14 +540,96 @@ class AccurateHook(HttpHook):
         if not body.get("s"):
             reason = "; ".join(messages_of(body.get("d"))) or "no reason given"
             raise AuthError(self._scrub(f"Accurate refused host discovery for this API token: {reason}"))
-        database = _mapping(_mapping(body.get("d")).get("data usaha"))
-        host = str(database.get("host") or "").strip().rstrip("/")
+        host, database = discovered_database(_mapping(body.get("d")))
         if not host:
-            raise ApiError("Accurate host discovery answered without a data host ('data usaha'.host)")
-        if "://" not in host:
-            host = f"https://{host}"
+            raise ApiError(
+                "Accurate host discovery answered without a data host (looked for d['data usaha'].host, "
+                "d.database.host and d.host)"
+            )
         info = {k: v for k, v in database.items() if k in ("id", "alias", "host")}
         return _Discovered(host=host, database=info, expires_at=time.time() + DISCOVERY_TTL.total_seconds())
+
+    # -- OAuth session flow --------------------------------------------------------------------------
+    def _only_database_id(self) -> tuple[str, str]:
+        """The id and alias of the one database the OAuth token reaches (``db-list.do``)."""
+        body = self._account_call("db-list")
+        if not body.get("s"):
+            reason = "; ".join(messages_of(body.get("d"))) or "no reason given"
+            raise AuthError(
+                self._scrub(f"Accurate refused to list the databases of this OAuth token: {reason}")
+            )
+        answer = body.get("d")
+        rows: builtins.list[Any] = answer if isinstance(answer, builtins.list) else []
+        found = [r for r in rows if isinstance(r, Mapping) and r.get("id") not in (None, "")]
+        if len(found) != 1:
+            names = ", ".join(f"{r.get('id')} ({r.get('alias')})" for r in found[:10]) or "none"
+            raise AuthError(
+                f"The OAuth token of Airflow connection '{self.accurate_conn_id}' reaches {len(found)} "
+                f"Accurate databases ({names}); set database_id in the connection's extra."
+            )
+        return str(found[0]["id"]), str(found[0].get("alias") or "")
+
+    def _open_database(self) -> _Discovered:
+        """Open the database with ``open-db.do``: its data host and a session for ``X-Session-ID``."""
+        database_id, alias = self.settings.database_id, ""
+        if not database_id:
+            database_id, alias = self._only_database_id()
+        body = self._account_call("open-db", {"id": database_id})
+        if not body.get("s"):
+            reason = "; ".join(messages_of(body.get("d"))) or "no reason given"
+            raise AuthError(self._scrub(f"Accurate refused to open database {database_id}: {reason}"))
+        inner = _mapping(body.get("d"))
+        host = _normalise_host(body.get("host") or inner.get("host"))
+        session = str(body.get("session") or inner.get("session") or "").strip()
+        if not host or not session:
+            raise ApiError(
+                f"Accurate open-db.do answered without a host and a session for database {database_id}"
+            )
+        self._scrub.add(session)
+        database = {"id": database_id, "alias": alias, "host": host}
+        return _Discovered(
+            host=host,
+            database=database,
+            expires_at=time.time() + DISCOVERY_TTL.total_seconds(),
+            session=session,
+        )
+
+    def _session_of(self, url: str) -> str | None:
+        """OAuth mode, data call: the session to send as ``X-Session-ID`` (None otherwise)."""
+        if self.settings.auth_mode != "oauth" or "/accurate/api/" not in urlsplit(url).path:
+            return None
+        self.discover_host()
+        with self._host_lock:
+            return self._host.session if self._host is not None else None
+
+    def _renew_session(self, used: str) -> None:
+        """Replace an expired session: ``db-refresh-session.do``, else a fresh ``open-db.do``."""
+        with self._host_lock:
+            current = self._host
+            if current is not None and current.session and current.session != used:
+                return  # another thread renewed it already
+            renewed: _Discovered | None = None
+            if current is not None:
+                body = self._account_call(
+                    "db-refresh-session", {"id": current.database.get("id"), "session": used}
+                )
+                inner = _mapping(body.get("d"))
+                session = str(inner.get("session") or body.get("session") or "").strip()
+                if body.get("s") and session:
+                    self._scrub.add(session)
+                    host = _normalise_host(inner.get("host") or body.get("host")) or current.host
+                    renewed = _Discovered(
+                        host=host,
+                        database={**current.database, "host": host},
+                        expires_at=time.time() + DISCOVERY_TTL.total_seconds(),
+                        session=session,
+                    )
+            if renewed is None:
+                renewed = self._open_database()
+            with _DISCOVERY_LOCK:
+                _DISCOVERY_CACHE[(self.accurate_conn_id, self.settings.account_url)] = renewed
+            self._host = renewed
+            log.info("Accurate database session renewed (database %s)", renewed.database.get("id"))
 
     @property
     def database(self) -> dict[str, Any]:
@@ -507,8 +661,23 @@ class AccurateHook(HttpHook):
     ) -> _Answer:
         """Send with signing, rate limit, redirects and retries; answer the parsed JSON envelope."""
 
+        target = url
+
         def attempt(state: CallState) -> _Answer:
-            response = self._send(method, url, spec=spec, params=params, json_body=json_body)
+            nonlocal target
+            session = self._session_of(target)
+            response = self._send(
+                method, target, spec=spec, params=params, json_body=json_body, session=session
+            )
+            if response.status_code == 401 and session is not None:
+                # OAuth: the database session expired (a 401 is refused before any processing, so
+                # re-sending a write is safe); renew it once and send again, to the host it names.
+                self._renew_session(session)
+                target = self._data_url_like(target)
+                session = self._session_of(target)
+                response = self._send(
+                    method, target, spec=spec, params=params, json_body=json_body, session=session
+                )
             return _Answer(self._parse(response, spec), state.resent_after_unknown)
 
         return run_with_retries(spec, attempt, max_retries=self.max_retries, log=log)
@@ -521,19 +690,24 @@ class AccurateHook(HttpHook):
         spec: CallSpec,
         params: Mapping[str, Any] | None,
         json_body: Any,
+        session: str | None = None,
     ) -> requests.Response:
-        session = self.get_conn()
-        headers = self.signed_headers()
-        if json_body is not None:
-            headers["Content-Type"] = "application/json"
+        http = self.get_conn()
         data = jsonutil.dumps(json_body).encode("utf-8") if json_body is not None else None
         timeout = (CONNECT_TIMEOUT, self.settings.read_timeout)
         current, current_params = url, dict(params) if params else None
+        # Signed once per attempt and sent unchanged on every hop: a redirect to another host keeps
+        # Authorization, the timestamp and its signature (and the OAuth session).
+        headers = self.signed_headers()
+        if session is not None:
+            headers["X-Session-ID"] = session
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
         for _hop in range(MAX_REDIRECTS + 1):
             started = time.monotonic()
             try:
                 with self._slot():
-                    response = session.request(
+                    response = http.request(
                         method,
                         current,
                         params=current_params,
@@ -571,14 +745,20 @@ class AccurateHook(HttpHook):
         target = urljoin(response.url or current, location)
         known = {_host_of(current), _host_of(self.settings.account_url)}
         target_host = _host_of(target)
-        if not any(_same_site(host, target_host) for host in known if host):
-            raise ApiError(
-                self._scrub(f"Accurate redirected to an unexpected host {target_host!r}; not followed")
-            )
         if urlsplit(current).scheme == "https" and urlsplit(target).scheme != "https":
             raise ApiError("Accurate redirected from https to plain http; not followed")
+        if any(_same_site(host, target_host) for host in known if host):
+            self._forget_host()
+        elif "/accurate/api/" not in urlsplit(current).path or not self._discovery_names(target):
+            # Another site: followed only when the account host (discovery) confirms the database
+            # is served there now, so credentials never go to a host Accurate did not name.
+            raise ApiError(
+                self._scrub(
+                    f"Accurate redirected to an unexpected host {target_host!r} that host discovery does "
+                    "not confirm; not followed"
+                )
+            )
         log.info("Accurate moved the database (HTTP %s to %s); following", response.status_code, target_host)
-        self._forget_host()
         parts = urlsplit(target)
         if parts.query:
             return target, None  # the Location carries the full query already
@@ -633,8 +813,30 @@ class AccurateHook(HttpHook):
         return self._scrub(
             f"Accurate refused the credentials of Airflow connection '{self.accurate_conn_id}' "
             f"(HTTP {response.status_code}: {detail or 'no reason given'}). "
-            "Check the API token (not revoked?), the signature secret and the server clock."
+            + (
+                "Check the OAuth access token (expired? put a fresh one in the connection)."
+                if self._settings is not None and self._settings.auth_mode == "oauth"
+                else "Check the API token (not revoked?), the signature secret and the server clock."
+            )
         )
+
+    def _discovery_names(self, target: str) -> bool:
+        """Discover the data host again; whether it is the origin of ``target``."""
+        try:
+            host = self.discover_host(refresh=True)
+        except (ApiError, AuthError) as exc:
+            log.warning("Accurate redirect not confirmed: host discovery failed (%s)", self._scrub(exc))
+            return False
+        return _origin(host) == _origin(target) and urlsplit(target).path.startswith(
+            urlsplit(host).path.rstrip("/") + "/"
+        )
+
+    def _data_url_like(self, url: str) -> str:
+        """``url`` (a data call) on the data host known now (after a session renewal or a move)."""
+        path = urlsplit(url).path
+        rest = path[path.index("/accurate/api/") :]
+        query = urlsplit(url).query
+        return f"{self.discover_host()}{rest}" + (f"?{query}" if query else "")
 
     def _data_url(self, module: str, action: str) -> str:
         if not _NAME.match(module) or not _NAME.match(action):
@@ -774,26 +976,46 @@ class AccurateHook(HttpHook):
         *,
         fields: Sequence[str] | None = None,
         filters: Mapping[str, Any] | None = None,
-        page_size: int = 100,
+        page_size: int | None = None,
         sort: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every row of ``list.do`` matching ``filters`` (see ``encode_filters``), page by page.
 
         ``fields`` limits the columns; ``sort`` is passed as ``sp.sort`` (e.g. ``"id|asc"``). A refusal
         raises ``AccurateBusinessError``.
+
+        Page size: ``page_size`` if given, else the largest of ``LIST_PAGE_SIZES``. A server that refuses
+        the size on the first page is asked the next smaller one; a server that serves fewer rows than
+        asked (a silent cap, told in ``sp.pageSize`` or not) is paged with the size it served. Paging
+        counts the rows already read, so a changed size neither skips nor repeats rows.
         """
-        if page_size < 1:
+        if page_size is not None and page_size < 1:
             raise ValueError("page_size must be positive")
-        params: dict[str, Any] = {"sp.pageSize": page_size}
+        sizes = [page_size] if page_size is not None else builtins.list(LIST_PAGE_SIZES)
+        base: dict[str, Any] = {}
         if fields:
-            params["fields"] = ",".join(fields)
+            base["fields"] = ",".join(fields)
         if sort:
-            params["sp.sort"] = sort
-        params.update(encode_filters(filters))
-        page = 1
+            base["sp.sort"] = sort
+        base.update(encode_filters(filters))
+        size = sizes[0]
+        offset = 0  # rows already yielded
+        first = True
         while True:
-            body = self.call(module, "list", params={**params, "sp.page": page})
+            page = offset // size + 1
+            body = self.call(module, "list", params={**base, "sp.pageSize": size, "sp.page": page})
             if not body.get("s"):
+                smaller = [s for s in sizes if s < size]
+                if first and smaller:
+                    log.info(
+                        "Accurate refused to list %s %s rows per page (%s); asking for %s",
+                        module,
+                        size,
+                        "; ".join(messages_of(body.get("d"))) or "no reason given",
+                        smaller[0],
+                    )
+                    size = smaller[0]
+                    continue
                 reason = "; ".join(messages_of(body.get("d"))) or "no reason given"
                 raise AccurateBusinessError(
                     f"Accurate refused to list {module}: {reason}", messages=messages_of(body.get("d"))
@@ -801,18 +1023,34 @@ class AccurateHook(HttpHook):
             rows = body.get("d") or []
             if not isinstance(rows, builtins.list):
                 raise ApiError(f"Accurate {module}/list answered something other than a list of rows")
-            for row in rows:
+            paging = _mapping(body.get("sp"))
+            served = _positive(paging.get("pageSize"))
+            if served is None and first and 0 < len(rows) < size:
+                served = len(rows)  # no sp: maybe a silent cap; the next page shows whether more exist
+            served = served or size
+            # Rows of this answer start at (page - 1) * served; skip those already yielded.
+            skip = offset - (page - 1) * served
+            if skip < 0:
+                raise ApiError(
+                    f"Accurate {module}/list answered page {page} with {served} rows per page, which "
+                    f"would skip rows after row {offset}; the list was not completed"
+                )
+            fresh = rows[skip:]
+            for row in fresh:
                 if isinstance(row, Mapping):
                     yield dict(row)
-            paging = _mapping(body.get("sp"))
-            if not rows:
+            offset += len(fresh)
+            first = False
+            if not fresh:
                 return
-            if "pageCount" in paging:
-                if page >= int(paging["pageCount"] or 0):
-                    return
-            elif len(rows) < page_size:
+            row_count = _positive(paging.get("rowCount"))
+            if row_count is not None and offset >= row_count:
                 return
-            page += 1
+            if row_count is None and "pageCount" in paging and page >= int(paging["pageCount"] or 0):
+                return
+            if not paging and len(rows) < served:
+                return
+            size = served
 
     def find_by_numbers(
         self,
