@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import pytest
 
 from tests.e2e.airflow_api import AirflowAPI
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = str(REPO / "scripts/stack.sh")
@@ -106,13 +107,6 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
-
-
-def session_of(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[4])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 @dataclass
@@ -190,13 +184,14 @@ def marked_processes(local: Path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     if not sys.platform.startswith("linux"):
         pytest.skip("the crash tests read /proc")
     venv = os.environ.get("VENV") or sys.prefix
     if not (Path(venv) / "bin/airflow").exists():
         pytest.skip(f"no airflow in {venv}")
-    base = tmp_path_factory.mktemp("crash-stack")
+    # Not pytest's basetemp: other pytest sessions on the machine rotate it away, logs included.
+    base = Path(tempfile.mkdtemp(prefix="sync-crash-stack-"))
     local = base / "local"
     dags = base / "dags"
     dags.mkdir()
@@ -228,9 +223,65 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pg = local / "pg"
         if pg.is_symlink():
             shutil.rmtree(pg.resolve(), ignore_errors=True)
+        if not os.environ.get("SYNC_KEEP_CRASH_STACK"):  # set it to keep the logs
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def start_a_task(stack: Stack) -> int:
+    """Trigger the sleeping DAG; return the pid of its task process once that runs the task."""
+    api = stack.api()
+    try:
+        api.wait_for_dag(DAG_ID, timeout=180)
+        api.unpause(DAG_ID)
+        api.trigger_dag(DAG_ID)
+    finally:
+        api.close()
+    # The task process titles itself "airflow worker -- <task instance id>" once it runs the task
+    # (its LocalExecutor worker: "airflow worker -- LocalExecutor: ...").
+    deadline = time.monotonic() + 240
+    while True:
+        for pid in descendants(stack.process("scheduler", ("airflow", "scheduler"))):
+            line = cmdline(pid)
+            if line.startswith("airflow worker -- ") and "LocalExecutor" not in line:
+                time.sleep(3)  # it sets its SIGTERM handler first thing
+                return pid
+        assert time.monotonic() < deadline, "the task did not start within 240s"
+        time.sleep(1)
+
+
+def test_down_leaves_nothing_running_after_the_scheduler_was_killed(stack: Stack) -> None:
+    task = start_a_task(stack)
+    scheduler = stack.process("scheduler", ("airflow", "scheduler"))
+    workers = descendants(scheduler)
+    assert any("nap" in cmdline(pid) or "task" in cmdline(pid) for pid in workers) or len(workers) >= 2, [
+        cmdline(pid) for pid in workers
+    ]
+    everything = {
+        pid
+        for svc in (
+            "api-server",
+            "scheduler",
+            "dag-processor",
+            "triggerer",
+            "accurate-sandbox",
+            "iseller-sandbox",
+        )
+        for pid in stack.tree(svc)
+    }
+    stack.seen |= everything | set(workers) | {task}
+    os.kill(scheduler, signal.SIGKILL)
+    time.sleep(2)
+    stack.run(STACK, "down", timeout=300)
+    survivors = {pid: cmdline(pid) for pid in stack.seen if alive(pid)}
+    assert not survivors, f"`stack.sh down` left these running: {survivors}"
+    marked = {pid: cmdline(pid) for pid in marked_processes(stack.local)}
+    assert not marked, f"processes of this stack still running after down: {marked}"
+    assert stack.run(STACK, "status", check=False).returncode != 0
 
 
 def test_up_after_a_partial_crash_keeps_the_other_users(stack: Stack) -> None:
+    if stack.run(STACK, "status", check=False).returncode != 0:
+        stack.run(STACK, "up")  # the test before stopped it
     passwords = stack.local / "airflow/simple_auth_manager_passwords.json"
     users = json.loads(passwords.read_text())
     users["ops"] = "ops-password"
@@ -254,6 +305,8 @@ def test_up_after_a_partial_crash_keeps_the_other_users(stack: Stack) -> None:
 
 @pytest.mark.parametrize("how", ["stop-start", "kill-9-postmaster"])
 def test_components_come_back_after_a_database_restart(stack: Stack, how: str) -> None:
+    if stack.run(STACK, "status", check=False).returncode != 0:
+        stack.run(STACK, "up")  # the test before stopped it
     scheduler_before = stack.process("scheduler", ("airflow", "scheduler"))
     if how == "stop-start":
         stack.run(POSTGRES, "stop")
@@ -274,44 +327,3 @@ def test_components_come_back_after_a_database_restart(stack: Stack, how: str) -
     status = stack.run(STACK, "status").stdout
     # What healed is visible: a component or the server counts a restart.
     assert re.search(r"\b[1-9][0-9]* restarts?\b", status), status
-
-
-def test_down_leaves_nothing_running_after_the_scheduler_was_killed(stack: Stack) -> None:
-    api = stack.api()
-    try:
-        api.wait_for_dag(DAG_ID, timeout=180)
-        api.unpause(DAG_ID)
-        run_id = api.trigger_dag(DAG_ID)["dag_run_id"]
-        deadline = time.monotonic() + 180
-        while api.task_states(DAG_ID, run_id).get("nap") != "running":
-            assert time.monotonic() < deadline, api.task_states(DAG_ID, run_id)
-            time.sleep(1)
-    finally:
-        api.close()
-    time.sleep(3)  # the task process itself is up (it set its SIGTERM handler)
-    scheduler = stack.process("scheduler", ("airflow", "scheduler"))
-    workers = descendants(scheduler)
-    assert any("nap" in cmdline(pid) or "task" in cmdline(pid) for pid in workers) or len(workers) >= 2, [
-        cmdline(pid) for pid in workers
-    ]
-    everything = {
-        pid
-        for svc in (
-            "api-server",
-            "scheduler",
-            "dag-processor",
-            "triggerer",
-            "accurate-sandbox",
-            "iseller-sandbox",
-        )
-        for pid in stack.tree(svc)
-    }
-    stack.seen |= everything | set(workers)
-    os.kill(scheduler, signal.SIGKILL)
-    time.sleep(2)
-    stack.run(STACK, "down", timeout=300)
-    survivors = {pid: cmdline(pid) for pid in stack.seen if alive(pid)}
-    assert not survivors, f"`stack.sh down` left these running: {survivors}"
-    marked = {pid: cmdline(pid) for pid in marked_processes(stack.local)}
-    assert not marked, f"processes of this stack still running after down: {marked}"
-    assert stack.run(STACK, "status", check=False).returncode != 0

@@ -6,12 +6,15 @@ tests/infra/test_stack_crashes.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -69,9 +72,15 @@ def test_supervisor_restarts_a_crashing_service_with_backoff_and_logs_it(
             stderr=subprocess.STDOUT,
         )
     started.append(proc)
-    wait_for(lambda: runs.exists() and len(runs.read_text().split()) >= 3)
-    restarts = (run_dir / "svc.restarts").read_text().split()
-    assert int(restarts[0]) >= 2 and restarts[2:] == ["exit", "code", "3"]
+    restarts_file = run_dir / "svc.restarts"
+
+    def restarted_twice() -> bool:
+        words = restarts_file.read_text().split() if restarts_file.exists() else []
+        return bool(words) and int(words[0]) >= 2 and "restart #2" in log.read_text()
+
+    wait_for(restarted_twice, what="two restarts")
+    restarts = restarts_file.read_text().split()
+    assert restarts[2:] == ["exit", "code", "3"], restarts
     text = log.read_text()
     assert "exited unexpectedly (exit code 3)" in text and "restart #1 in 1s" in text
     assert "restart #2 in 2s" in text  # the pause doubles
@@ -139,3 +148,63 @@ def test_down_stops_orphans_of_this_stack_only(tmp_path: Path) -> None:
         for pid in (ours, other_stack):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.dumps({"metadatabase": {"status": "healthy"}, "scheduler": {"status": "unhealthy"}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_supervisor_restarts_a_component_airflow_calls_unhealthy(
+    run_dir: Path, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """A scheduler whose process runs but no longer heartbeats (it hangs) is stopped and restarted."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log = tmp_path / "svc.log"
+    env = {
+        **os.environ,
+        "SYNC_RUN_DIR": str(run_dir),
+        "AIRFLOW_PORT": str(server.server_address[1]),
+        "SUPERVISE_LIVENESS_GRACE": "0",
+        "SUPERVISE_LIVENESS_INTERVAL": "1",
+        "SUPERVISE_LIVENESS_FAILURES": "2",
+    }
+    try:
+        with log.open("wb") as out:
+            # The "component" ignores SIGTERM, like a scheduler waiting for its tasks: SIGKILL follows.
+            proc = subprocess.Popen(
+                [
+                    "bash",
+                    SUPERVISE,
+                    "--liveness",
+                    "scheduler",
+                    "svc",
+                    "bash",
+                    "-c",
+                    "trap '' TERM; exec sleep 300",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(proc)
+        wait_for(lambda: (run_dir / "svc.child").exists(), what="the first start")
+        first = int((run_dir / "svc.child").read_text())
+        wait_for(lambda: (run_dir / "svc.restarts").exists(), timeout=60, what="a restart")
+        assert "unhealthy" in (run_dir / "svc.restarts").read_text()
+        assert not alive(first)
+        assert "Airflow reported scheduler unhealthy 2 times in a row" in log.read_text()
+    finally:
+        server.shutdown()
+        proc.kill()
+        child = run_dir / "svc.child"
+        if child.exists() and alive(int(child.read_text() or 0)):
+            os.kill(int(child.read_text()), signal.SIGKILL)
