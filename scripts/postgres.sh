@@ -271,6 +271,8 @@ watch() {
     # watchdog (scripts/stack.sh down) must not signal it.
     if [ -n "${SYNC_STACK_SERVICE:-}" ]; then export SYNC_STACK_SERVICE=postgres; fi
     log "watching the server on 127.0.0.1:$SYNC_PG_PORT every ${interval}s"
+    # The count is this watchdog's (make status shows it), not that of an earlier session.
+    rm -f "$RESTARTS_FILE"
     while :; do
         sleep "$interval"
         [ -e "$STOPPED_FLAG" ] && continue
