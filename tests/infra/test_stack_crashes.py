@@ -300,7 +300,7 @@ def test_up_after_a_partial_crash_keeps_the_other_users(stack: Stack) -> None:
     assert after.get("ops") == "ops-password", f"`stack.sh up` dropped the other users: {sorted(after)}"
     assert after.get("admin") == "admin"
     assert passwords.stat().st_mode & 0o077 == 0
-    assert stack.healthy()
+    stack.wait_healthy(timeout=120)
 
 
 @pytest.mark.parametrize("how", ["stop-start", "kill-9-postmaster"])
