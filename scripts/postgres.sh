@@ -3,8 +3,11 @@
 # 127.0.0.1:$SYNC_PG_PORT (5433), no Docker, no system service.
 #
 #   scripts/postgres.sh start    init the cluster if needed, start it, create role/databases
-#   scripts/postgres.sh stop     fast shutdown (idempotent)
+#   scripts/postgres.sh stop     fast shutdown (idempotent); the watchdog leaves it stopped
 #   scripts/postgres.sh status   exit 0 when running
+#   scripts/postgres.sh watch    watchdog (run by scripts/stack.sh up): starts the server again when
+#                                it died (kill -9, crash) without `postgres.sh stop`; checks every
+#                                PG_WATCH_INTERVAL [2] seconds, backs off up to 30 s while it fails
 #
 # Server binaries: initdb/pg_ctl on PATH, else the newest /usr/lib/postgresql/*/bin. When none is
 # found and we are root on a Debian-like system, Debian's `postgresql` package is installed with
@@ -25,6 +28,10 @@ PG_SUPERPASS="${SYNC_PG_SUPERUSER_PASSWORD:-postgres}"
 # .local/logs/postgres.log is a link to it.
 PG_LOG_LINK="$SYNC_LOG_DIR/postgres.log"
 RUN_AS=""
+# Written by `stop`, removed by `start`: the watchdog does not start a server stopped on purpose.
+STOPPED_FLAG="$SYNC_RUN_DIR/postgres.stopped"
+# "<count> <UTC time> <what happened>" of the watchdog's last restart.
+RESTARTS_FILE="$SYNC_RUN_DIR/postgres.restarts"
 
 log() { printf '[postgres] %s\n' "$*" >&2 || true; }
 die() { log "ERROR: $*"; exit 1; }
@@ -129,6 +136,7 @@ port_busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$SYNC_PG_PORT") 2>/dev/null
 }
 
+# shellcheck disable=SC2120  # extra psql arguments are optional
 psql_admin() {
     local psql="$PG_BIN/psql"
     [ -x "$psql" ] || psql="$(command -v psql || true)"
@@ -164,7 +172,12 @@ EOF
 }
 
 start() {
-    mkdir -p "$SYNC_LOG_DIR"
+    mkdir -p "$SYNC_LOG_DIR" "$SYNC_RUN_DIR"
+    # One start at a time (`postgres.sh start` by hand and the watchdog may race).
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$SYNC_RUN_DIR/postgres.lock"
+        flock 9
+    fi
     if [ -z "$PG_BIN" ]; then
         install_pg
         PG_BIN="$(find_pg_bin)" || die "PostgreSQL binaries still not found after installing"
@@ -188,17 +201,20 @@ start() {
         ln -sfn "$PG_LOG" "$PG_LOG_LINK"
         log "starting $("$PG_BIN/postgres" --version) on 127.0.0.1:$SYNC_PG_PORT (log: $PG_LOG)"
         # setsid: Ctrl-C in the terminal of `make demo` must not reach the server directly.
+        # 9>&-: the server must not inherit (and keep) the start lock.
         if ! as_pg_user setsid "$PG_BIN/pg_ctl" -D "$(DATA)" -l "$PG_LOG" -w -t 60 \
-            -o "-p $SYNC_PG_PORT" start >/dev/null; then
+            -o "-p $SYNC_PG_PORT" start >/dev/null 9>&-; then
             tail -n 30 "$PG_LOG" >&2
             die "PostgreSQL did not start"
         fi
     fi
     ensure_objects
+    # Only now: until the server runs, the watchdog must not start a second one.
+    rm -f "$STOPPED_FLAG"
 }
 
 ensure_objects() {
-    psql_admin <<'SQL'
+    psql_admin -f - <<'SQL'
 SELECT 'CREATE ROLE airflow LOGIN SUPERUSER PASSWORD ''airflow'''
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'airflow') \gexec
 SELECT 'CREATE DATABASE airflow OWNER airflow'
@@ -210,6 +226,7 @@ SQL
 }
 
 stop() {
+    if [ -d "$SYNC_RUN_DIR" ]; then : >"$STOPPED_FLAG"; fi
     [ -n "$PG_BIN" ] || return 0
     resolve_user
     if is_running; then
@@ -221,8 +238,13 @@ stop() {
 
 status() {
     resolve_user
+    local restarts=""
+    if [ -s "$RESTARTS_FILE" ]; then
+        restarts="; $(awk '{ printf "%d restart%s by the watchdog, last %s", $1, ($1 == 1 ? "" : "s"), $2 }' \
+            "$RESTARTS_FILE")"
+    fi
     if is_running; then
-        echo "postgres: running on 127.0.0.1:$SYNC_PG_PORT ($(DATA))"
+        echo "postgres: running on 127.0.0.1:$SYNC_PG_PORT ($(DATA)$restarts)"
     else
         echo "postgres: stopped"
         return 1
@@ -234,11 +256,49 @@ status() {
 reset_ledger() {
     resolve_user
     is_running || die "PostgreSQL is not running"
-    psql_admin <<'SQL'
+    psql_admin -f - <<'SQL'
 DROP DATABASE IF EXISTS sync_db WITH (FORCE);
 CREATE DATABASE sync_db OWNER airflow;
 SQL
     log "sync_db reset (fresh sandboxes, fresh ledger)"
+}
+
+# The watchdog: start the server again when it is gone although nobody ran `stop`.
+watch() {
+    local interval="${PG_WATCH_INTERVAL:-2}" delay=2 restarts=0
+    [ -n "$PG_BIN" ] || die "PostgreSQL binaries not found"
+    # A server this watchdog starts belongs to the stack, not to the watchdog: stopping the
+    # watchdog (scripts/stack.sh down) must not signal it.
+    if [ -n "${SYNC_STACK_SERVICE:-}" ]; then export SYNC_STACK_SERVICE=postgres; fi
+    log "watching the server on 127.0.0.1:$SYNC_PG_PORT every ${interval}s"
+    # The count is this watchdog's (make status shows it), not that of an earlier session.
+    rm -f "$RESTARTS_FILE"
+    while :; do
+        sleep "$interval"
+        [ -e "$STOPPED_FLAG" ] && continue
+        resolve_user
+        if is_running; then
+            delay=2
+            continue
+        fi
+        # Someone may be starting it right now (`postgres.sh start`): ask again once they are done.
+        if command -v flock >/dev/null 2>&1 \
+            && ! (flock -w 120 9 && [ ! -e "$STOPPED_FLAG" ] && ! is_running) 9>"$SYNC_RUN_DIR/postgres.lock"; then
+            continue
+        fi
+        restarts=$((restarts + 1))
+        mkdir -p "$SYNC_RUN_DIR"
+        printf '%s %s %s\n' "$restarts" "$(date -u +%FT%TZ)" "server gone" >"$RESTARTS_FILE"
+        log "$(date -u +%FT%TZ) the server is not running (not stopped with 'postgres.sh stop'): restart #$restarts"
+        if (start); then
+            log "server running again"
+        else
+            log "start failed (an old server process may still be exiting); next try in ${delay}s"
+            sleep "$delay"
+            delay=$((delay * 2))
+            if [ "$delay" -gt 30 ]; then delay=30; fi
+        fi
+    done
 }
 
 case "${1:-}" in
@@ -246,5 +306,6 @@ case "${1:-}" in
     stop) stop ;;
     status) status ;;
     reset-ledger) reset_ledger ;;
-    *) echo "usage: $0 start|stop|status|reset-ledger" >&2; exit 2 ;;
+    watch) watch ;;
+    *) echo "usage: $0 start|stop|status|reset-ledger|watch" >&2; exit 2 ;;
 esac

@@ -4,11 +4,20 @@
 #
 #   scripts/stack.sh up [seed options]   start what is not running, wait until healthy, seed
 #                                         (scripts/seed.py; `up --unpause` for the demo)
-#   scripts/stack.sh down     stop everything (TERM to each process group, then KILL); idempotent
-#   scripts/stack.sh status   one line per service; exit 0 when all are running
+#   scripts/stack.sh down     stop everything this stack started (TERM, then KILL); idempotent
+#   scripts/stack.sh status   one line per service, with its restarts; exit 0 when all are running
 #   scripts/stack.sh wait     wait until every service answers its health check
 #
-# Logs: .local/logs/<service>.log   pid files: .local/run/<service>.pid
+# Supervision: each service (sandboxes, api-server, scheduler, dag-processor, triggerer) runs under
+# scripts/supervise.sh, which restarts it with backoff when it exits unexpectedly (e.g. after a
+# PostgreSQL restart); a watchdog (`postgres.sh watch`) starts PostgreSQL again when it dies.
+# Every process the stack starts carries SYNC_STACK_ID=<absolute .local path> in its environment
+# (inherited by all its children, also after they re-parent to init); `down` stops every process
+# carrying this stack's marker and no other (other checkouts have other .local paths).
+# Docs: docs/local-stack.md.
+#
+# Logs: .local/logs/<service>.log   pid files: .local/run/<service>.pid (the supervisor),
+# <service>.child (the service itself), <service>.restarts
 # Ports: see scripts/env.sh (AIRFLOW_PORT, ACCURATE_SANDBOX_PORT, ISELLER_SANDBOX_PORT, SYNC_PG_PORT).
 # Timeouts (seconds): STACK_START_TIMEOUT [300] for Airflow to become healthy.
 set -euo pipefail
@@ -16,8 +25,13 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 START_TIMEOUT="${STACK_START_TIMEOUT:-300}"
+STOP_TIMEOUT="${STACK_STOP_TIMEOUT:-30}"
 SANDBOXES=(accurate iseller)
 AIRFLOW_SERVICES=(api-server scheduler dag-processor triggerer)
+# A service restarted this many times during `up` is crash-looping: stop waiting and show its log.
+UP_MAX_RESTARTS=3
+# The marker every process of this stack carries (see the header).
+STACK_ID="$SYNC_LOCAL_DIR"
 PYTHON="$VENV/bin/python"
 
 log() { printf '[stack] %s\n' "$*" >&2 || true; }
@@ -31,17 +45,97 @@ require_venv() {
 pidfile() { printf '%s/%s.pid' "$SYNC_RUN_DIR" "$1"; }
 logfile() { printf '%s/%s.log' "$SYNC_LOG_DIR" "$1"; }
 
-# pid of a running service, or nothing.
+# True when PID runs. A zombie does not: where PID 1 does not reap orphans (some containers and
+# VMs), a killed service stays a zombie for good and `kill -0` alone would call it running.
+pid_alive() {
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+    [ "$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null)" != "Z" ]
+}
+
+# pid of a running service's supervisor, or nothing.
 service_pid() {
     local file pid
     file="$(pidfile "$1")"
     [ -f "$file" ] || return 1
     pid="$(cat "$file")"
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if pid_alive "$pid"; then
         printf '%s' "$pid"
         return 0
     fi
     return 1
+}
+
+# pid of the service process itself (the supervisor's current child), or nothing.
+child_pid() {
+    local pid
+    pid="$(cat "$SYNC_RUN_DIR/$1.child" 2>/dev/null)" || return 1
+    if pid_alive "$pid"; then
+        printf '%s' "$pid"
+        return 0
+    fi
+    return 1
+}
+
+# "<count> <time> <how>" of the service's last unexpected exit, or nothing.
+restarts_of() { cat "$SYNC_RUN_DIR/$1.restarts" 2>/dev/null || true; }
+restart_count() { local r; r="$(restarts_of "$1")"; printf '%s' "${r%% *}" | grep -E '^[0-9]+$' || echo 0; }
+
+# This shell and its ancestors: never signalled by `down`, whatever their environment says.
+self_and_ancestors() {
+    local pid=$$
+    while [ -n "$pid" ] && [ "$pid" -gt 1 ]; do
+        printf '%s\n' "$pid"
+        pid="$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$pid/stat" 2>/dev/null)" || break
+    done
+    printf '%s\n' "$BASHPID"
+}
+
+# Pids of the live processes carrying this stack's marker (optionally: of these services only).
+marked_pids() {
+    local files exclude pid
+    [ -d /proc/self ] || return 0
+    # One grep over every environ file (-z: NUL-separated entries, -x: the whole entry).
+    files="$(grep -lzxF "SYNC_STACK_ID=$STACK_ID" /proc/[0-9]*/environ 2>/dev/null || true)"
+    [ -n "$files" ] || return 0
+    if [ "$#" -gt 0 ]; then
+        local patterns=() name
+        for name in "$@"; do patterns+=(-e "SYNC_STACK_SERVICE=$name"); done
+        # shellcheck disable=SC2086
+        files="$(grep -lzxF "${patterns[@]}" $files 2>/dev/null || true)"
+    fi
+    exclude=" $(self_and_ancestors | tr '\n' ' ') "
+    for pid in $files; do
+        pid="${pid#/proc/}"
+        pid="${pid%/environ}"
+        [[ "$exclude" == *" $pid "* ]] && continue
+        # Zombies are already dead (their parent has not collected them yet).
+        if pid_alive "$pid"; then printf '%s\n' "$pid"; fi
+    done
+    return 0
+}
+
+# kill_marked [SERVICE...]: TERM every process of this stack (or of these services), wait up to STOP_TIMEOUT,
+# then KILL what is left (processes that ignore SIGTERM, orphans of a killed parent).
+kill_marked() {
+    local pids deadline
+    pids="$(marked_pids "$@" | tr '\n' ' ')"
+    [ -n "${pids// /}" ] || return 0
+    log "stopping processes of ${*:-this stack}: $pids"
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    while pids="$(marked_pids "$@" | tr '\n' ' ')"; [ -n "${pids// /}" ]; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "still running after ${STOP_TIMEOUT}s, killing: $pids"
+            # shellcheck disable=SC2086
+            kill -KILL $pids 2>/dev/null || true
+            sleep 0.5
+            pids="$(marked_pids "$@" | tr '\n' ' ')"
+            if [ -n "${pids// /}" ]; then log "WARNING: could not stop:$pids"; fi
+            break
+        fi
+        sleep 0.5
+    done
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -55,25 +149,50 @@ tail_log() {
     fi
 }
 
-# start_service NAME PORT COMMAND...  (PORT "-" when the service listens on none)
+# start_service [--liveness COMPONENT] NAME PORT COMMAND...  (PORT "-" when the service listens on
+# none; --liveness: see scripts/supervise.sh)
 start_service() {
+    local supervise_opts=()
+    if [ "$1" = "--liveness" ]; then
+        supervise_opts=(--liveness "$2")
+        shift 2
+    fi
     local name="$1" port="$2"
     shift 2
     local pid
     if pid="$(service_pid "$name")"; then
-        log "$name already running (pid $pid)"
+        log "$name already running (supervisor pid $pid)"
         return 0
     fi
+    # Its supervisor is gone (killed): leftovers of its last run would hold the port or the job.
+    kill_marked "$name"
     if [ "$port" != "-" ] && port_busy "$port"; then
         die "$name: port $port is already in use by a process this stack did not start (another stack?).
 Stop it, or choose other ports (see scripts/env.sh)."
     fi
     mkdir -p "$SYNC_LOG_DIR" "$SYNC_RUN_DIR"
     printf '\n===== %s: starting %s =====\n' "$(date -u +%FT%TZ)" "$name" >>"$(logfile "$name")"
-    # Own session and process group: `down` signals the whole group, Ctrl-C does not reach it.
-    PYTHONUNBUFFERED=1 setsid "$@" >>"$(logfile "$name")" 2>&1 </dev/null &
+    rm -f "$SYNC_RUN_DIR/$name.stop" "$SYNC_RUN_DIR/$name.restarts" "$SYNC_RUN_DIR/$name.child"
+    # Own session (Ctrl-C in the terminal does not reach it), under its supervisor, marked as ours.
+    # SPT_NOENV: setproctitle (Airflow's process titles) must not overwrite the environment block
+    # that `down` reads the marker from.
+    SYNC_STACK_ID="$STACK_ID" SYNC_STACK_SERVICE="$name" SPT_NOENV=1 PYTHONUNBUFFERED=1 \
+        setsid bash "$REPO/scripts/supervise.sh" "${supervise_opts[@]}" "$name" "$@" >>"$(logfile "$name")" 2>&1 </dev/null &
     echo $! >"$(pidfile "$name")"
-    log "$name started (pid $!, log $(logfile "$name"))"
+    log "$name started (supervisor pid $!, log $(logfile "$name"))"
+}
+
+# Fail `up` early when a service keeps crashing instead of waiting for the whole timeout.
+check_not_crash_looping() {
+    local name="$1"
+    if ! service_pid "$name" >/dev/null; then
+        tail_log "$name"
+        die "$name is not running: its supervisor exited (see $(logfile "$name"))"
+    fi
+    if [ "${STACK_FAIL_ON_RESTARTS:-0}" = 1 ] && [ "$(restart_count "$name")" -ge "$UP_MAX_RESTARTS" ]; then
+        tail_log "$name"
+        die "$name exited $(restart_count "$name") times during start-up (see $(logfile "$name"))"
+    fi
 }
 
 sandbox_present() {
@@ -93,10 +212,7 @@ wait_until() {
     shift 2
     local deadline=$((SECONDS + timeout))
     until "$@" >/dev/null 2>&1; do
-        if [ "$name" != "-" ] && ! service_pid "$name" >/dev/null; then
-            tail_log "$name"
-            die "$name exited during start-up (see $(logfile "$name"))"
-        fi
+        if [ "$name" != "-" ]; then check_not_crash_looping "$name"; fi
         if [ "$SECONDS" -ge "$deadline" ]; then
             if [ "$name" != "-" ]; then tail_log "$name"; fi
             die "timed out after ${timeout}s waiting for $name: $*"
@@ -106,14 +222,15 @@ wait_until() {
 }
 
 write_passwords_file() {
-    # The simple auth manager keeps {"user": "password"} in this file; writing it ourselves makes the
-    # local login AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD (admin / admin) instead of a random one.
-    mkdir -p "$(dirname "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")"
-    "$PYTHON" -c 'import json, os, sys
-with open(sys.argv[1], "w") as f:
-    json.dump({os.environ["AIRFLOW_ADMIN_USER"]: os.environ["AIRFLOW_ADMIN_PASSWORD"]}, f)
-    f.write("\n")' "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
-    chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+    # The simple auth manager keeps {"user": "password"} in this file; setting the admin's entry
+    # makes the local login AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD (admin / admin) instead of a
+    # random one. Every other user in the file is kept (same code as docker-compose's airflow-init);
+    # the file is replaced atomically, mode 0600.
+    if ! ADMIN_USER="$AIRFLOW_ADMIN_USER" ADMIN_PASSWORD="$AIRFLOW_ADMIN_PASSWORD" NOTES_USER="" \
+        NOTES_PASSWORD="" "$PYTHON" "$REPO/scripts/compose/auth_passwords.py" \
+        "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" >/dev/null; then
+        die "could not update $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+    fi
 }
 
 airflow_running() {
@@ -134,12 +251,7 @@ wait_healthy() {
     wait_until api-server "$START_TIMEOUT" "$PYTHON" "$REPO/scripts/health.py" airflow
     local deadline=$((SECONDS + START_TIMEOUT)) svc summary
     until summary="$("$PYTHON" "$REPO/scripts/health.py" airflow --components 2>&1)"; do
-        for svc in "${AIRFLOW_SERVICES[@]}"; do
-            if ! service_pid "$svc" >/dev/null; then
-                tail_log "$svc"
-                die "$svc exited during start-up (see $(logfile "$svc"))"
-            fi
-        done
+        for svc in "${AIRFLOW_SERVICES[@]}"; do check_not_crash_looping "$svc"; done
         if [ "$SECONDS" -ge "$deadline" ]; then
             for svc in scheduler dag-processor triggerer; do tail_log "$svc" 15; done
             die "timed out after ${START_TIMEOUT}s waiting for Airflow to be healthy: $summary"
@@ -153,7 +265,8 @@ up() {
     require_venv
     local t0=$SECONDS
     mkdir -p "$SYNC_LOG_DIR" "$SYNC_RUN_DIR" "$AIRFLOW_HOME"
-    bash "$REPO/scripts/postgres.sh" start
+    SYNC_STACK_ID="$STACK_ID" SYNC_STACK_SERVICE=postgres bash "$REPO/scripts/postgres.sh" start
+    start_service postgres-watchdog - bash "$REPO/scripts/postgres.sh" watch
 
     # A freshly started Accurate sandbox knows none of the documents an earlier session posted.
     if sandbox_present accurate && ! service_pid accurate-sandbox >/dev/null; then
@@ -176,80 +289,68 @@ up() {
             tail_log db-migrate
             die "airflow db migrate failed"
         fi
-        write_passwords_file
     fi
+    write_passwords_file
     start_service api-server "$AIRFLOW_PORT" \
         airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW_PORT"
-    start_service scheduler - airflow scheduler --skip-serve-logs
-    start_service dag-processor - airflow dag-processor
-    start_service triggerer - airflow triggerer --skip-serve-logs
+    start_service --liveness scheduler scheduler - airflow scheduler --skip-serve-logs
+    start_service --liveness dag_processor dag-processor - airflow dag-processor
+    start_service --liveness triggerer triggerer - airflow triggerer --skip-serve-logs
 
-    wait_healthy
+    STACK_FAIL_ON_RESTARTS=1 wait_healthy
     "$PYTHON" "$REPO/scripts/seed.py" "$@"
     log "stack up in $((SECONDS - t0))s: Airflow $AIRFLOW__API__BASE_URL (login $(sync_login_hint))"
 }
 
-# All descendants of a pid (children that left the process group included).
-descendants() {
-    local parent="$1" child
-    for child in $(ps -e -o pid=,ppid= | awk -v p="$parent" '$2 == p { print $1 }'); do
-        printf '%s\n' "$child"
-        descendants "$child"
-    done
-}
-
-# stop_services NAME...: TERM to each service's process group (and descendants that left it), all at
-# once; wait up to STACK_STOP_TIMEOUT [30] seconds, then KILL what is left. Idempotent.
+# stop_services NAME...: ask each supervisor to stop (stop file + TERM to its process group; the
+# supervisor passes TERM on to the service), TERM every process marked as one of these services, wait
+# up to STACK_STOP_TIMEOUT [30] seconds, then KILL what is left. Idempotent.
 stop_services() {
-    local name pid pids="" alive p
+    local name pid
     for name in "$@"; do
+        [ -d "$SYNC_RUN_DIR" ] && : >"$SYNC_RUN_DIR/$name.stop"
         if pid="$(service_pid "$name")"; then
-            log "stopping $name (pid $pid)"
-            pids="$pids $pid $(descendants "$pid" | tr '\n' ' ')"
-            kill -TERM -- "-$pid" 2>/dev/null || true
+            log "stopping $name (supervisor pid $pid)"
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         fi
     done
-    if [ -n "${pids// /}" ]; then
-        # shellcheck disable=SC2086
-        kill -TERM $pids 2>/dev/null || true
-        local deadline=$((SECONDS + ${STACK_STOP_TIMEOUT:-30}))
-        while :; do
-            alive=""
-            for p in $pids; do
-                if kill -0 "$p" 2>/dev/null && [ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" != "Z" ]; then
-                    alive="$alive $p"
-                fi
-            done
-            [ -z "$alive" ] && break
-            if [ "$SECONDS" -ge "$deadline" ]; then
-                log "not stopped after ${STACK_STOP_TIMEOUT:-30}s, killing:$alive"
-                for name in "$@"; do
-                    if pid="$(service_pid "$name")"; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-                done
-                # shellcheck disable=SC2086
-                kill -KILL $alive 2>/dev/null || true
-                break
-            fi
-            sleep 0.5
-        done
-    fi
-    for name in "$@"; do rm -f "$(pidfile "$name")"; done
+    kill_marked "$@"
+    for name in "$@"; do
+        rm -f "$(pidfile "$name")" "$SYNC_RUN_DIR/$name.child"
+    done
 }
 
 down() {
     # Airflow first (it holds database connections), then the sandboxes, PostgreSQL last.
     stop_services triggerer dag-processor scheduler api-server
     stop_services iseller-sandbox accurate-sandbox
+    stop_services postgres-watchdog
     bash "$REPO/scripts/postgres.sh" stop
+    # Whatever is left of this stack, wherever it re-parented to (orphaned LocalExecutor workers,
+    # task supervisors and task processes of a killed scheduler, API server workers, ...).
+    kill_marked
     log "stack down"
 }
 
 status() {
-    local rc=0 svc pid
+    local rc=0 svc pid child restarts
     bash "$REPO/scripts/postgres.sh" status || rc=1
-    for svc in accurate-sandbox iseller-sandbox "${AIRFLOW_SERVICES[@]}"; do
+    for svc in accurate-sandbox iseller-sandbox "${AIRFLOW_SERVICES[@]}" postgres-watchdog; do
+        restarts="$(restarts_of "$svc")"
+        if [ -n "$restarts" ]; then
+            # "<count> <time> <how>" -> "3 restarts, last 2026-01-01T00:00:00Z after exit code 1"
+            restarts="$(printf '%s' "$restarts" | awk '{ n = $1; t = $2; $1 = ""; $2 = "";
+                sub(/^ +/, ""); printf "%d restart%s, last %s after %s", n, (n == 1 ? "" : "s"), t, $0 }')"
+        else
+            restarts="0 restarts"
+        fi
         if pid="$(service_pid "$svc")"; then
-            echo "$svc: running (pid $pid)"
+            if child="$(child_pid "$svc")"; then
+                echo "$svc: running (pid $child, supervisor $pid; $restarts)"
+            else
+                echo "$svc: restarting (supervisor $pid; $restarts)"
+                rc=1
+            fi
         else
             echo "$svc: stopped"
             rc=1

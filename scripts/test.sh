@@ -6,7 +6,7 @@
 set -uo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$REPO"
+cd "$REPO" || exit 1
 
 ARTIFACTS="$REPO/test-artifacts"
 mkdir -p "$ARTIFACTS"
@@ -17,6 +17,7 @@ if bash "$REPO/scripts/stack.sh" status >/dev/null 2>&1; then
     echo "[test] the stack is already running: using it, and leaving it running afterwards"
 fi
 
+# shellcheck disable=SC2317  # run by the EXIT trap
 finish() {
     local rc=$?
     rm -rf "$ARTIFACTS/logs"
