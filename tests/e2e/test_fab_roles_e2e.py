@@ -2,7 +2,8 @@
 
 Runs only when the stack runs with ``AIRFLOW__CORE__AUTH_MANAGER`` = the FAB auth manager (the Celery
 lane); under the simple auth manager it is skipped. It runs the project's own role set-up
-(``python -m include.iseller_accurate.roles``, twice: idempotent), creates one ``SyncViewer`` and one
+(``python -m include.iseller_accurate.roles``, twice: idempotent; a permission added by hand is
+removed), creates one ``SyncViewer`` and one
 ``SyncOperator`` user with FAB's CLI, and checks, through the real API server:
 
 - anonymous visitors are refused (pages: redirect to FAB's login; JSON and Refresh: 401);
@@ -123,11 +124,19 @@ def _refresh(user: User, row_id: int) -> httpx.Response:
     return user.api.request("POST", f"{PAGES}/api/refresh", json={"kind": "documents", "ids": [row_id]})
 
 
-def test_role_setup_is_idempotent(users: dict[str, User]) -> None:
+def test_role_setup_is_idempotent_and_removes_what_was_added_by_hand(users: dict[str, User]) -> None:
     again = _roles()
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"{VIEWER_ROLE}: 0 permission(s) added, 0 removed" in again.stdout
     assert f"{OPERATOR_ROLE}: 0 permission(s) added, 0 removed" in again.stdout
+    assert _roles("--check").returncode == 0
+    # a permission added by hand (FAB's CLI, as an admin might in the UI) is reported, then removed
+    drift = _run("airflow", "roles", "add-perms", VIEWER_ROLE, "-a", "can_read", "-r", "Variables")
+    assert drift.returncode == 0, drift.stderr[-2000:]
+    checked = _roles("--check")
+    assert checked.returncode == 1 and '"Variables"' in checked.stdout, checked.stdout[-2000:]
+    repaired = _roles()
+    assert f"{VIEWER_ROLE}: 0 permission(s) added, 1 removed" in repaired.stdout, repaired.stdout
     assert _roles("--check").returncode == 0
 
 

@@ -1,8 +1,10 @@
 """Install into an existing Airflow (docs/install-into-existing-airflow.md), in a fresh Airflow home.
 
-Only ``dags/``, ``plugins/`` and ``include/`` are copied, into one project root that is the import
-root (on ``PYTHONPATH``), as the docs say; nothing else of the repository is reachable (the commands
-run from the temporary directory, with a ``PYTHONPATH`` that names only the copy). Then, as a data
+Only ``dags/``, ``plugins/`` and ``include/`` are copied, in the two layouts the docs give: one
+project root that is the import root (on ``PYTHONPATH``), and the managed-platform layout
+(``include/`` inside the plugins folder, which Airflow puts on ``sys.path``; no ``PYTHONPATH``).
+Nothing else of the repository is reachable (the commands run from the temporary directory, with a
+``PYTHONPATH`` that names only the copy, if any). Then, as a data
 team would:
 
 1. ``airflow db migrate`` against a throwaway PostgreSQL;
@@ -32,7 +34,6 @@ import pytest
 from include.iseller_accurate.roles import SYNC_DAG_IDS
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ("dags", "plugins", "include")
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 CHECK = r"""
@@ -75,14 +76,30 @@ def _drop_db(server_dsn: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def installed(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+def _ship(root: Path, layout: str) -> Path:
+    """Copy the shipped folders for ``layout``; return the import root (the folder containing include/)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "dags", root / "dags", ignore=ignore)
+    shutil.copytree(REPO / "plugins", root / "plugins", ignore=ignore)
+    if layout == "import-root":  # <root>/{dags,plugins,include}, PYTHONPATH=<root>
+        shutil.copytree(REPO / "include", root / "include", ignore=ignore)
+        return root
+    # MWAA / Cloud Composer: only the DAGs and plugins folders are uploaded. Airflow puts the plugins
+    # folder on sys.path in every component; .airflowignore keeps the plugins manager out of include/.
+    shutil.copytree(REPO / "include", root / "plugins" / "include", ignore=ignore)
+    (root / "plugins" / ".airflowignore").write_text("include/\n")
+    return root / "plugins"
+
+
+@pytest.fixture(scope="module", params=["import-root", "plugins-folder"])
+def installed(
+    request: pytest.FixtureRequest, pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, object]]:
     """A fresh Airflow home with the three shipped folders, its metadata database migrated."""
     work = tmp_path_factory.mktemp("existing-airflow")
     root, home = work / "project", work / "airflow-home"
     home.mkdir()
-    for folder in SHIPPED:
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    import_root = _ship(root, request.param)
     suffix = uuid.uuid4().hex[:8]
     meta_db, ledger_db = f"af_{suffix}", f"sync_{suffix}"
     meta = _create_db(pg_server_dsn, meta_db)
@@ -95,7 +112,6 @@ def installed(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> I
     }
     env.update(
         AIRFLOW_HOME=str(home),
-        PYTHONPATH=str(root),  # the import root: `import include.iseller_accurate...`
         AIRFLOW__CORE__DAGS_FOLDER=str(root / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(root / "plugins"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -112,15 +128,20 @@ def installed(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> I
         ),
     )
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    if request.param == "import-root":
+        env["PYTHONPATH"] = str(import_root)  # `import include.iseller_accurate...` everywhere
+
+    def run(*args: str, import_root_on_path: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run a command in the new Airflow; ``import_root_on_path``: a plain `python` using include/."""
+        extra = {"PYTHONPATH": str(import_root)} if import_root_on_path else {}
         return subprocess.run(
-            args, cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False
+            args, cwd=work, env={**env, **extra}, capture_output=True, text=True, timeout=300, check=False
         )
 
     migrated = run(AIRFLOW, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     try:
-        yield {"root": root, "run": run, "ledger": ledger}
+        yield {"root": root, "import_root": import_root, "run": run, "ledger": ledger}
     finally:
         _drop_db(pg_server_dsn, meta_db)
         _drop_db(pg_server_dsn, ledger_db)
@@ -140,7 +161,7 @@ def test_every_dag_parses_with_no_import_error(
     assert parsed["import_errors"] == {}
     assert parsed["dag_ids"] == sorted(SYNC_DAG_IDS)
     # the shipped copy was imported, not the repository
-    assert Path(str(parsed["include_from"])) == installed["root"] / "include"  # type: ignore[operator]
+    assert Path(str(parsed["include_from"])) == installed["import_root"] / "include"  # type: ignore[operator]
 
 
 def test_the_plugin_loads_with_its_app_and_menu_entries(parsed: dict[str, object]) -> None:
@@ -155,17 +176,19 @@ def test_nothing_imports_the_repositorys_sandbox(parsed: dict[str, object]) -> N
 
 
 def test_ledger_migrations_run_from_the_shipped_include(installed: dict[str, object]) -> None:
-    answer = installed["run"](sys.executable, "-c", LEDGER)  # type: ignore[operator]
+    answer = installed["run"](sys.executable, "-c", LEDGER, import_root_on_path=True)  # type: ignore[operator]
     assert answer.returncode == 0, answer.stderr[-3000:]
     first, second = (int(n) for n in answer.stdout.split())
-    shipped = len(list((installed["root"] / "include" / "iseller_accurate" / "migrations").glob("*.sql")))  # type: ignore[operator]
+    shipped = len(
+        list((installed["import_root"] / "include" / "iseller_accurate" / "migrations").glob("*.sql"))
+    )  # type: ignore[operator]
     assert (first, second) == (shipped, 0)
 
 
 def test_fab_roles_set_up_from_the_shipped_include(installed: dict[str, object]) -> None:
     run = installed["run"]
-    applied = run(sys.executable, "-m", "include.iseller_accurate.roles")  # type: ignore[operator]
+    applied = run(sys.executable, "-m", "include.iseller_accurate.roles", import_root_on_path=True)  # type: ignore[operator]
     assert applied.returncode == 0, applied.stderr[-3000:]
     assert "SyncOperator:" in applied.stdout and "SyncViewer:" in applied.stdout
-    checked = run(sys.executable, "-m", "include.iseller_accurate.roles", "--check")  # type: ignore[operator]
+    checked = run(sys.executable, "-m", "include.iseller_accurate.roles", "--check", import_root_on_path=True)  # type: ignore[operator]
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
