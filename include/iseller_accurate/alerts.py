@@ -49,7 +49,7 @@ class Alert:
 
 def _airflow_base_url() -> str:
     try:
-        from airflow.configuration import conf
+        from airflow.sdk import conf
 
         return (conf.get("api", "base_url", fallback="") or "").rstrip("/")
     except Exception:  # noqa: BLE001 - links become relative

@@ -47,9 +47,9 @@ def get_connection(conn_id: str) -> Any:
 
         return BaseHook.get_connection(conn_id)
     except Exception:  # noqa: BLE001 - outside a task: the secrets backends of the core
-        from airflow.models.connection import Connection
+        from include.iseller_accurate.airflow_internals import metastore_connection
 
-        return Connection.get_connection_from_secrets(conn_id)
+        return metastore_connection(conn_id)
 
 
 def dsn_from_connection(conn_id: str = SYNC_DB_CONN_ID) -> str:

@@ -225,7 +225,7 @@ def airflow_api(conn_id: str = AIRFLOW_API_CONN_ID) -> AirflowApi | None:
     extra = conn.extra_dejson or {}
     host = (conn.host or "").rstrip("/")
     if not host:
-        from airflow.configuration import conf
+        from airflow.sdk import conf
 
         host = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
     if not host:

@@ -44,6 +44,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from include.iseller_accurate import jsonutil
+from include.iseller_accurate.airflow_internals import record_asset_event
 from include.iseller_accurate.ledger import (
     SYNC_DB_CONN_ID,
     connect,
@@ -236,22 +237,11 @@ def reset_receiver_state() -> None:
 
 def emit_asset_event(extra: dict[str, Any]) -> None:
     """Record an asset event on ``accurate_webhook_events`` (queues a run of the ingestion DAG)."""
-    from airflow.assets.manager import asset_manager
-    from airflow.models.asset import AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        asset = session.scalar(
-            select(AssetModel).where(AssetModel.name == ACCURATE_WEBHOOK_EVENTS.name).limit(1)
+    if not record_asset_event(ACCURATE_WEBHOOK_EVENTS.name, extra):
+        log.warning(
+            "Accurate webhook events stored, but no DAG is scheduled on %s yet",
+            ACCURATE_WEBHOOK_EVENTS.name,
         )
-        if asset is None:
-            log.warning(
-                "Accurate webhook events stored, but no DAG is scheduled on %s yet",
-                ACCURATE_WEBHOOK_EVENTS.name,
-            )
-            return
-        asset_manager.register_asset_change(asset=asset, extra=extra, session=session, source_is_api=True)
 
 
 class Signaller:

@@ -37,6 +37,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from include.iseller_accurate import jsonutil
+from include.iseller_accurate.airflow_internals import record_asset_event
 from include.iseller_accurate.ledger import connect, dsn_from_connection, get_connection, migrate
 from include.iseller_accurate.schedules import ISELLER_ORDERS
 from include.iseller_accurate.web.bodies import declared_length, is_json_type, read_limited
@@ -153,20 +154,7 @@ def _store_and_signal(order_id: str | None, payload: dict[str, Any], key: str) -
 
 def _asset_event(extra: dict[str, Any]) -> None:
     """Record an asset event so asset-scheduled DAGs (real-time sales) get a run."""
-    from airflow.assets.manager import asset_manager
-    from airflow.models.asset import AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        # Only an active asset (one a DAG schedules on) gets events: in shift_close or scheduled mode
-        # the notification is stored and no run is queued.
-        asset = session.scalar(
-            select(AssetModel)
-            .where(AssetModel.name == ISELLER_ORDERS.name, AssetModel.active.has())
-            .limit(1)
-        )
-        if asset is None:
-            log.info("iSeller notification stored; no DAG consumes %s", ISELLER_ORDERS.name)
-            return
-        asset_manager.register_asset_change(asset=asset, extra=extra, session=session, source_is_api=True)
+    # Only an active asset (one a DAG schedules on) gets events: in shift_close or scheduled mode
+    # the notification is stored and no run is queued.
+    if not record_asset_event(ISELLER_ORDERS.name, extra, only_if_scheduled=True):
+        log.info("iSeller notification stored; no DAG consumes %s", ISELLER_ORDERS.name)

@@ -10,7 +10,7 @@ Authentication and permissions are Airflow's own:
 
 - The Airflow UI keeps its JWT in the ``_token`` cookie, sent with every same-origin request (the
   pages are same-origin). API clients may send ``Authorization: Bearer <token>`` instead. Both are
-  resolved by Airflow's :func:`airflow.api_fastapi.core_api.security.get_user`; plugin apps are not
+  resolved by Airflow's own ``get_user`` (see airflow_internals.resolve_user); plugin apps are not
   protected by default, so every route here depends on it. Anonymous: the JSON endpoints answer
   401, the pages redirect to Airflow's login.
 - A user sees only the rows of DAGs whose task instances the auth manager lets them read.
@@ -38,6 +38,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
+from include.iseller_accurate.airflow_internals import (
+    api_root_path,
+    login_url,
+    metastore_variable,
+    readable_task_instance_dag_ids,
+    resolve_user,
+)
 from include.iseller_accurate.ledger import connect, dsn_from_connection, migrate
 from include.iseller_accurate.settings import SETTINGS_VARIABLE, SyncSettings, parse_settings
 from include.iseller_accurate.web import listing
@@ -97,12 +104,7 @@ STATUS_LABELS = {
 # -- navigation entries (the plugin's external_views) -------------------------------------------------
 def airflow_root_path() -> str:
     """Path prefix of Airflow's UI and API (``[api] base_url``'s path), ending with ``/``."""
-    try:
-        from airflow.api_fastapi.app import API_ROOT_PATH
-
-        return API_ROOT_PATH or "/"
-    except Exception:  # noqa: BLE001 - outside the API server (unit tests)
-        return "/"
+    return api_root_path()
 
 
 def external_views() -> list[dict[str, Any]]:
@@ -140,20 +142,16 @@ def external_views() -> list[dict[str, Any]]:
 # -- authentication and permissions ------------------------------------------------------------------
 async def _user_or_none(request: Request) -> Any:
     """The signed-in Airflow user (cookie or bearer token), or None."""
-    from airflow.api_fastapi.core_api.security import get_user
-
     credentials = await _bearer(request)
     try:
-        return await get_user(request, None, credentials)
+        return await resolve_user(request, credentials)
     except HTTPException:
         return None
 
 
 async def _api_user(request: Request) -> Any:
     """Dependency of the JSON endpoints: Airflow's own resolution; 401/403 when it fails."""
-    from airflow.api_fastapi.core_api.security import get_user
-
-    return await get_user(request, None, await _bearer(request))
+    return await resolve_user(request, await _bearer(request))
 
 
 ApiUser = Annotated[Any, Depends(_api_user)]
@@ -161,20 +159,7 @@ ApiUser = Annotated[Any, Depends(_api_user)]
 
 def _scope(user: Any, spec: TableSpec) -> Scope:
     """The rows ``user`` may see: those of DAGs whose task instances they can read."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    manager = get_auth_manager()
-    readable = {
-        dag_id
-        for dag_id in manager.get_authorized_dag_ids(user=user, method="GET")
-        if manager.is_authorized_dag(
-            method="GET",
-            access_entity=DagAccessEntity.TASK_INSTANCE,
-            details=DagDetails(id=dag_id),
-            user=user,
-        )
-    }
+    readable = readable_task_instance_dag_ids(user)
     home = HOME_DAGS[spec.kind]
     if not readable:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "You may not read the task instances of any sync DAG.")
@@ -210,9 +195,7 @@ def _settings() -> tuple[SyncSettings, str | None]:
         return _settings_cache[1], _settings_cache[2]
     problem = None
     try:
-        from airflow.models.variable import Variable
-
-        settings = parse_settings(Variable.get(SETTINGS_VARIABLE, default_var=None))
+        settings = parse_settings(metastore_variable(SETTINGS_VARIABLE))
     except Exception as exc:  # noqa: BLE001 - the pages still work with defaults; say why
         settings, problem = SyncSettings(), f"Settings not readable, showing defaults: {exc}"
     _settings_cache = (now, settings, problem)
@@ -378,12 +361,8 @@ def _page_json(page: listing.Page, spec: TableSpec, settings: SyncSettings) -> d
 
 # -- pages ------------------------------------------------------------------------------------------------
 def _login_redirect(request: Request) -> RedirectResponse:
-    from airflow.api_fastapi.app import get_auth_manager
-
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(
-        get_auth_manager().get_url_login(next_url=target), status_code=status.HTTP_303_SEE_OTHER
-    )
+    return RedirectResponse(login_url(target), status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _render_list(
@@ -630,7 +609,7 @@ def _page_title(spec: TableSpec) -> str:
 def airflow_api_url(request: Request) -> str:
     """Where this API server answers Airflow's REST API: ``[api] base_url``, else this request's."""
     try:
-        from airflow.configuration import conf
+        from airflow.sdk import conf
 
         configured = conf.get("api", "base_url", fallback="") or ""
     except Exception:  # noqa: BLE001
