@@ -54,19 +54,32 @@ def readable_task_instance_dag_ids(user: Any) -> set[str]:
     inside the API server, for every page view, would cost a loopback request per DAG.
     """
     from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
     manager = get_auth_manager()
     return {
         dag_id
         for dag_id in manager.get_authorized_dag_ids(user=user, method="GET")
-        if manager.is_authorized_dag(
+        if may_read_task_instances(user, dag_id)
+    }
+
+
+def may_read_task_instances(user: Any, dag_id: str) -> bool:
+    """True when the active auth manager lets ``user`` read the task instances of ``dag_id``.
+
+    Internal for the same reason as :func:`readable_task_instance_dag_ids` (one DAG's check; the
+    Reconciliation and Preflight pages are each about one DAG).
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return bool(
+        get_auth_manager().is_authorized_dag(
             method="GET",
             access_entity=DagAccessEntity.TASK_INSTANCE,
             details=DagDetails(id=dag_id),
             user=user,
         )
-    }
+    )
 
 
 def login_url(next_url: str) -> str:

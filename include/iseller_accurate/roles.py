@@ -38,6 +38,8 @@ SYNC_DAG_IDS: tuple[str, ...] = (
     "iseller_stock_opname_to_accurate",
     "accurate_webhooks_to_iseller",
     "accurate_webhook_maintenance",
+    "iseller_accurate_reconciliation",
+    "iseller_accurate_preflight",
 )
 
 OPERATOR_ROLE = "SyncOperator"

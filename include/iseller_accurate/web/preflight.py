@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from include.iseller_accurate import preflight
+from include.iseller_accurate.airflow_internals import may_read_task_instances
 from include.iseller_accurate.web import pages
 
 router = APIRouter(prefix=pages.PAGES_PREFIX)
@@ -42,17 +43,7 @@ def external_views() -> list[dict[str, Any]]:
 
 def _may_read(user: Any) -> bool:
     """True when ``user`` may read the task instances of the preflight DAG."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    return bool(
-        get_auth_manager().is_authorized_dag(
-            method="GET",
-            access_entity=DagAccessEntity.TASK_INSTANCE,
-            details=DagDetails(id=preflight.DAG_ID),
-            user=user,
-        )
-    )
+    return may_read_task_instances(user, preflight.DAG_ID)
 
 
 def _runs() -> list[dict[str, Any]]:

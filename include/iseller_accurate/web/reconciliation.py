@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
+from include.iseller_accurate.airflow_internals import may_read_task_instances
 from include.iseller_accurate.reconciliation import CLASSES, store
 from include.iseller_accurate.reconciliation.run import MAX_DAYS
 from include.iseller_accurate.reconciliation.tasks import DAG_ID, MAX_REPOST
@@ -51,13 +52,7 @@ def external_view() -> dict[str, Any]:
 
 def _check_access(user: Any) -> None:
     """403 unless ``user`` may read the reconciliation DAG's task instances."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    allowed = get_auth_manager().is_authorized_dag(
-        method="GET", access_entity=DagAccessEntity.TASK_INSTANCE, details=DagDetails(id=DAG_ID), user=user
-    )
-    if not allowed:
+    if not may_read_task_instances(user, DAG_ID):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"You may not read the task instances of {DAG_ID}.")
 
 
