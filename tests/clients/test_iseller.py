@@ -97,7 +97,8 @@ def test_401_renews_the_token_and_retries_exactly_once(rsps: responses.RequestsM
     rsps.add(
         responses.POST, ORDERS, json={"status": True, "orders": [{"order_id": "a"}], "has_next_item": False}
     )
-    assert [o["order_id"] for o in IsellerHook().get_orders()] == ["a"]
+    hook = IsellerHook(time_zone_semantics="ignored", first_page=1)
+    assert [o["order_id"] for o in hook.get_orders()] == ["a"]
     assert [g["grant_type"] for g in tokens.grants] == ["client_credentials", "refresh_token"]
     assert [bearer(c) for c in api_calls(rsps)] == ["Bearer access-1", "Bearer access-2"]
 
@@ -156,7 +157,7 @@ def test_wrong_client_secret_is_an_auth_error(rsps: responses.RequestsMock, wait
     assert waits == []
 
 
-def test_paging_starts_at_1_and_stops_on_has_next_item_false(rsps: responses.RequestsMock) -> None:
+def test_paging_from_a_known_first_page_stops_on_has_next_item_false(rsps: responses.RequestsMock) -> None:
     TokenServer(rsps)
     for page in (1, 2, 3):
         rsps.add(
@@ -164,7 +165,7 @@ def test_paging_starts_at_1_and_stops_on_has_next_item_false(rsps: responses.Req
             f"{STORE}/api/v2/GetProducts",
             json={"status": True, "products": [{"product_id": f"p{page}"}], "has_next_item": page < 3},
         )
-    products = list(IsellerHook().get_products(track_inventory=True))
+    products = list(IsellerHook(first_page=1).get_products(track_inventory=True))
     assert [p["product_id"] for p in products] == ["p1", "p2", "p3"]
     bodies = [json.loads(c.request.body) for c in api_calls(rsps)]
     assert [(b["page"], b["page_size"]) for b in bodies] == [(1, 200), (2, 200), (3, 200)]
@@ -183,7 +184,8 @@ def test_paging_stops_on_an_empty_page(rsps: responses.RequestsMock) -> None:
         f"{STORE}/api/v2/GetRegisterShifts",
         json={"status": True, "register_shifts": [], "has_next_item": True},
     )
-    assert len(list(IsellerHook().get_register_shifts(register_id="r1"))) == 1
+    hook = IsellerHook(time_zone_semantics="ignored")
+    assert len(list(hook.get_register_shifts(register_id="r1"))) == 1
     assert len(api_calls(rsps)) == 2
 
 
@@ -206,7 +208,7 @@ def test_orders_pages_are_fetched_once_with_filters_in_utc(rsps: responses.Reque
     )
     jakarta = timezone(timedelta(hours=7))
     pages = list(
-        IsellerHook().get_orders_pages(
+        IsellerHook(time_zone_semantics="ignored").get_orders_pages(
             modified_after=datetime(2026, 11, 26, 7, 0, tzinfo=jakarta),
             modified_before=datetime(2026, 11, 26, 8, 0, 0, 250000, tzinfo=UTC),
             outlet_id="out-1",
@@ -219,6 +221,7 @@ def test_orders_pages_are_fetched_once_with_filters_in_utc(rsps: responses.Reque
     assert body["includes"] == ["OrderDetails", "Transactions", "DiscountDetails"]
     assert body["sort"] == "ModifiedDate" and body["sort_direction"] == "asc" and body["outlet_id"] == "out-1"
     assert "created_after" not in body
+    assert body["time_zone"] == 7 and body["page"] == 0  # Asia/Jakarta; pages tried from 0
 
 
 def test_refunded_orders_iterator(rsps: responses.RequestsMock) -> None:
