@@ -312,3 +312,14 @@ def test_total_check_names_a_tax_flag_that_does_not_match_the_total():
 def test_order_without_a_total_is_not_checked():
     order = {k: v for k, v in copy.deepcopy(ORDER).items() if k != "total_amount"}
     assert _map(order)[("sales_invoice", ORDER["order_id"])].status == "pending"
+
+
+def test_dates_written_with_a_space_as_the_public_doc_shows_map_like_iso_dates():
+    spaced = copy.deepcopy(ORDER)
+    for name in ("order_date", "closed_date"):
+        spaced[name] = spaced[name].replace("T", " ")
+    for payment in spaced["transactions"]:
+        payment["transaction_date"] = payment["transaction_date"].replace("T", " ")
+    assert {k: (d.status, d.payload) for k, d in _map(spaced).items()} == {
+        k: (d.status, d.payload) for k, d in _map(ORDER).items()
+    }
