@@ -237,3 +237,36 @@ def test_variants_refuse_unknown_switches_and_values(url: str, variants: Any) ->
         response = requests.post(f"{url}/_sandbox/variants", json=body, timeout=10)
         assert response.status_code == 400 and response.json()["status"] is False
     assert requests.get(f"{url}/_sandbox/variants", timeout=10).json()["page_start"] == "1"
+
+
+# -------------------------------------------------------------------------------- sales, end to end
+def _sales_documents(hook: IsellerHook, params: dict[str, Any]) -> dict[Any, tuple[str, Any]]:
+    from include.iseller_accurate.pipeline import ExtractContext, MapContext
+    from include.iseller_accurate.settings import parse_settings
+    from include.iseller_accurate.streams.sales import SalesStream
+    from sandbox.demo_shop import build_demo_shop
+
+    settings = parse_settings(build_demo_shop(42).settings())
+    stream = SalesStream()
+    records = stream.extract(ExtractContext(settings, params, AFTER, BEFORE, iseller=hook))
+    docs = stream.map(records, MapContext(settings))
+    return {d.key: (d.status, d.payload, d.source_date) for d in docs}
+
+
+@pytest.mark.parametrize("semantics", ["ignored", "shifts"])
+def test_sales_documents_of_a_window_and_a_shift_are_the_same_in_every_time_zone_variant(
+    url: str, monkeypatch: pytest.MonkeyPatch, variants: Any, semantics: str
+) -> None:
+    _connect(monkeypatch, url)
+    shift = _raw(url, "GetRegisterShifts", page_size=1, status="closed")["register_shifts"][0]
+    trigger = {"register_shift_id": shift["register_shift_id"], "register_id": shift["register_id"]}
+    expected = {
+        name: _sales_documents(IsellerHook(), params)
+        for name, params in (("window", {}), ("shift", trigger))
+    }
+    variants(time_zone_semantics=semantics, page_start="0", date_format="space")
+    for name, params in (("window", {}), ("shift", trigger)):
+        got = _sales_documents(IsellerHook(), params)
+        assert got == expected[name], name
+        invoices = [v for k, v in got.items() if k[0] == "sales_invoice"]
+        assert invoices and all(status == "pending" for status, _, _ in invoices)  # totals agree
