@@ -12,7 +12,9 @@ Assumptions (marked in the README too):
   sandbox's own reads, in the same style, behind one seam of the project's client.
 - Reads also accept GET with the parameters in the query string.
 - ``page`` starts at 1; ``page_size`` defaults to 50, at most 200 (a larger one is an error);
-  ``count`` is the number of matching records over all pages.
+  ``count`` is the number of matching records over all pages. The public doc leaves page numbering,
+  page size, ``time_zone`` and the date format open: each reading is a switch of
+  :mod:`sandbox.iseller.variants` (defaults: this behaviour, ``time_zone`` ignored, ISO dates).
 - ``*_after`` bounds are inclusive and ``*_before`` bounds exclusive, so consecutive windows never
   overlap or leave gaps.
 - GetOrders: ``register_id`` filters on the register; ``sort`` defaults to ModifiedDate when only
