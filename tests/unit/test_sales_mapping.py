@@ -323,3 +323,16 @@ def test_dates_written_with_a_space_as_the_public_doc_shows_map_like_iso_dates()
     assert {k: (d.status, d.payload) for k, d in _map(spaced).items()} == {
         k: (d.status, d.payload) for k, d in _map(ORDER).items()
     }
+
+
+def test_an_unreadable_isellers_total_fails_that_order_alone_naming_the_field():
+    bad = {**copy.deepcopy(ORDER), "total_order_amount": "NaN"}
+    good = {
+        **copy.deepcopy(ORDER),
+        "order_id": "bbbbbbbb-0000-4000-8000-000000000009",
+        "order_reference": "#JKT01-1002",
+    }
+    docs = _map(bad, good)
+    failed = docs[("sales_invoice", bad["order_id"])]
+    assert failed.status == "failed" and "total_order_amount" in failed.reason
+    assert docs[("sales_invoice", good["order_id"])].status == "pending"
