@@ -86,10 +86,11 @@ def check_run(context: dict[str, Any]) -> SyncSettings:
     return settings
 
 
-def _iseller() -> Any:
+def _iseller(settings: Any = None) -> Any:
+    """The iSeller client; reads that take ``time_zone`` send the shop's (settings ``timezone``)."""
     from include.iseller_accurate.clients import IsellerHook
 
-    return IsellerHook()
+    return IsellerHook(shop_tz=settings.tz if settings is not None else None)
 
 
 def _accurate() -> Any:
@@ -111,7 +112,7 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         plan = getattr(stream, "plan_run", None)
         if plan is not None:  # e.g. sales in shift_close mode: a scheduled run sweeps closed shifts
             params = plan(settings, params)
-        iseller = _iseller()
+        iseller = _iseller(settings)
         run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
             windowed = stream.uses_window(params)
@@ -136,7 +137,7 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         """Post the run's open documents to Accurate; fail when any is not synced (refresh = clear)."""
         settings = check_run(context)
         stream = stream_factory()
-        iseller, accurate = _iseller(), _accurate()
+        iseller, accurate = _iseller(settings), _accurate()
         run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
             loader = Loader(ledger, accurate, run, refresh=_refresher(stream, settings, iseller, ledger, run))

@@ -12,7 +12,9 @@ Assumptions (marked in the README too):
   sandbox's own reads, in the same style, behind one seam of the project's client.
 - Reads also accept GET with the parameters in the query string.
 - ``page`` starts at 1; ``page_size`` defaults to 50, at most 200 (a larger one is an error);
-  ``count`` is the number of matching records over all pages.
+  ``count`` is the number of matching records over all pages. The public doc leaves page numbering,
+  page size, ``time_zone`` and the date format open: each reading is a switch of
+  :mod:`sandbox.iseller.variants` (defaults: this behaviour, ``time_zone`` ignored, ISO dates).
 - ``*_after`` bounds are inclusive and ``*_before`` bounds exclusive, so consecutive windows never
   overlap or leave gaps.
 - GetOrders: ``register_id`` filters on the register; ``sort`` defaults to ModifiedDate when only
@@ -28,7 +30,7 @@ from __future__ import annotations
 import base64
 import bisect
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
@@ -41,9 +43,11 @@ from .context import SandboxState, sandbox_state
 from .jsonutil import SandboxJSONResponse
 from .params import ParamError, Params, read_body, read_params
 from .store import SandboxError
+from .variants import ZONED_METHODS, present_dates
 from .views import (
     INCLUDE_KEYS,
     customer_json,
+    doc_fulfillment_status,
     fulfillment_status,
     order_json,
     outlet_json,
@@ -61,7 +65,7 @@ SORTS = {"createddate": "CreatedDate", "modifieddate": "ModifiedDate"}
 DIRECTIONS = {"asc": "asc", "desc": "desc"}
 ORDER_STATUSES = {s: s for s in ("draft", "reserved", "completed", "void")}
 PAYMENT_STATUSES = {s: s for s in ("paid", "partially_paid", "refunded", "partially_refunded", "pending")}
-FULFILLMENT_STATUSES = {s: s for s in ("fulfilled", "unfulfilled", "cancelled")}
+FULFILLMENT_STATUSES = {s: s for s in ("fulfilled", "unfulfilled", "cancelled", "partial", "none")}
 TRANSFER_TYPES = {"in": "in", "out": "out", "outlet": "outlet"}
 TRANSFER_STATUSES = {s: s for s in ("sent", "received", "completed", "pending", "cancelled")}
 SHIFT_STATUSES = {"open": "open", "closed": "closed"}
@@ -154,7 +158,7 @@ def get_orders(state: SandboxState, params: Params) -> dict[str, Any]:
     if payment_status:
         checks.append(lambda o: o.payment_status == payment_status)
     if fulfillment:
-        checks.append(lambda o: fulfillment_status(o) == fulfillment)
+        checks.append(lambda o: fulfillment in (fulfillment_status(o), doc_fulfillment_status(o)))
 
     # Bisect the sorted index on its own date window; filter the rest.
     if sort == "CreatedDate":
@@ -265,16 +269,18 @@ def get_products(state: SandboxState, params: Params) -> dict[str, Any]:
 def get_store_info(state: SandboxState, params: Params) -> dict[str, Any]:
     """``/api/v2/GetStoreInfo``: the store's name and its active outlets."""
     store = state.store
-    return {
-        "status": True,
+    outlets = [
+        {"outlet_id": o.outlet_id, "outlet_code": o.outlet_code, "name": o.name, "outlet_name": o.name}
+        for o in store.outlets.values()
+    ]
+    info = {
         "store_name": store.store_name,
         "currency": "IDR",
         "time_zone": next(iter(store.outlets.values())).time_zone,
-        "active_outlets": [
-            {"outlet_id": o.outlet_id, "outlet_code": o.outlet_code, "name": o.name}
-            for o in store.outlets.values()
-        ],
+        "active_outlets": outlets,
     }
+    # Public doc: the answer is wrapped in ``store_info``; the flat keys are kept for older readers.
+    return {"status": True, **info, "store_info": {**info, "active_outlets": [dict(o) for o in outlets]}}
 
 
 def get_outlets(state: SandboxState, params: Params) -> dict[str, Any]:
@@ -405,7 +411,25 @@ def unauthorized(message: str) -> Response:
     )
 
 
-def _rpc_endpoint(handler: Handler) -> Callable[[Request], Any]:
+def _apply_variants(state: SandboxState, params: Params, path: str) -> timedelta | None:
+    """Set the variant switches on ``params``; the ``time_zone`` offset applied to ``path`` (None:
+    dates stay UTC). In ``shifts`` mode ``time_zone`` is required on the zoned methods (public doc)."""
+    variants = state.variants
+    params.page_start = variants.page_start
+    params.max_page_size = variants.max_page_size
+    if path not in ZONED_METHODS:
+        params.integer("time_zone", minimum=-12, maximum=14)  # checked, not used
+        return None
+    hours = params.integer(
+        "time_zone", minimum=-12, maximum=14, required=variants.time_zone_semantics == "shifts"
+    )
+    if variants.time_zone_semantics != "shifts" or hours is None:
+        return None
+    params.local_offset = timedelta(hours=hours)
+    return params.local_offset
+
+
+def _rpc_endpoint(handler: Handler, path: str = "") -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         state = sandbox_state(request)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -415,7 +439,13 @@ def _rpc_endpoint(handler: Handler) -> Callable[[Request], Any]:
             return unauthorized("The access token is invalid or has expired")
         try:
             params = await read_params(request)
-            return SandboxJSONResponse(handler(state, params))
+            offset = _apply_variants(state, params, path)
+            answer = handler(state, params)
+            if state.variants.page_start == "0" and isinstance(answer.get("page"), int):
+                answer["page"] -= 1  # echo the page as the client counts it
+            if offset is not None or state.variants.date_format != "iso":
+                answer = present_dates(answer, offset, state.variants.date_format)
+            return SandboxJSONResponse(answer)
         except (ParamError, SandboxError) as error:
             message = error.message if isinstance(error, SandboxError) else str(error)
             return SandboxJSONResponse({"status": False, "error_message": message})
@@ -477,7 +507,7 @@ def register_api(app: FastAPI) -> None:
         methods = ["POST"] if path in WRITE_METHODS else ["GET", "POST"]
         app.add_api_route(
             path,
-            _rpc_endpoint(handler),
+            _rpc_endpoint(handler, path),
             methods=methods,
             tags=["iSeller API"],
             name=path.rsplit("/", 1)[1],

@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -29,12 +30,14 @@ def create_app(
     token_ttl: int = DEFAULT_TOKEN_TTL,
     resource_url: str | None = None,
     clock: Callable[[], datetime] = utc_now,
+    variants: dict[str, Any] | None = None,
 ) -> FastAPI:
     """Build the iSeller sandbox for ``seed``.
 
     Client credentials default to ``ISELLER_CLIENT_ID``/``ISELLER_CLIENT_SECRET`` or
     ``sandbox-client``/``sandbox-secret``; ``resource_url`` (default: the request's own base URL)
-    is what the token endpoint answers as the store's base URL.
+    is what the token endpoint answers as the store's base URL. ``variants`` sets switches of
+    :mod:`sandbox.iseller.variants` (also ``POST /_sandbox/variants``).
     """
     state = SandboxState(
         store=IsellerStore(seed, clock=clock),
@@ -46,6 +49,8 @@ def create_app(
         notifier=Notifier(),
         resource_url=resource_url,
     )
+    if variants:
+        state.variants.update(dict(variants))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from .auth import TokenStore
 from .notify import Notifier
 from .store import IsellerStore
+from .variants import Variants
 
 
 @dataclass
@@ -20,6 +21,8 @@ class SandboxState:
     notifier: Notifier
     #: Fixed ``resource_url`` to answer; None means this server's own base URL from the request.
     resource_url: str | None = None
+    #: Switches for the points the public doc leaves open (see :mod:`sandbox.iseller.variants`).
+    variants: Variants = field(default_factory=Variants)
 
     def base_url(self, request: Request) -> str:
         """The ``resource_url`` for a token answer."""

@@ -20,6 +20,7 @@ from .jsonutil import SandboxJSONResponse, parse_dt
 from .notify import HOOK_RETRY_DELAYS, ShiftCloseHookConfig
 from .params import ParamError, read_body
 from .store import IsellerStore, SandboxError
+from .variants import VariantError
 from .views import (
     customer_json,
     order_json,
@@ -363,6 +364,27 @@ async def patch_customer(customer_id: str, request: Request) -> SandboxJSONRespo
     body = await read_body(request)
     customer = state.store.patch_customer(customer_id, body)
     return SandboxJSONResponse(customer_json(state.store, customer))
+
+
+@router.get("/variants")
+async def variants(request: Request) -> SandboxJSONResponse:
+    """The switches for the points the public doc leaves open (see ``sandbox/iseller/variants.py``)."""
+    return SandboxJSONResponse({"status": True, **sandbox_state(request).variants.public()})
+
+
+@router.post("/variants")
+async def set_variants(request: Request) -> SandboxJSONResponse:
+    """Set some switches, e.g. ``{"time_zone_semantics": "shifts", "page_start": "0"}``;
+    ``{"reset": true}`` puts every switch back to its default."""
+    state = sandbox_state(request)
+    body = await read_body(request)
+    try:
+        if body.pop("reset", False) is True:
+            state.variants.update(type(state.variants)().public())
+        state.variants.update(body)
+    except VariantError as error:
+        raise SandboxError(str(error)) from None
+    return SandboxJSONResponse({"status": True, **state.variants.public()})
 
 
 async def sandbox_error_handler(request: Request, error: Exception) -> SandboxJSONResponse:

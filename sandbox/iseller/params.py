@@ -8,7 +8,7 @@ parameters in the query string of a GET. A bad value answers HTTP 200 with ``sta
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,11 @@ class Params:
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
+        #: Offset-less dates are the wall time at UTC + this (``time_zone`` applied); None: UTC.
+        self.local_offset: timedelta | None = None
+        #: ``page`` numbering (``1``, ``0``, ``1-lenient``) and the largest ``page_size`` accepted.
+        self.page_start = "1"
+        self.max_page_size = MAX_PAGE_SIZE
 
     def _scalar(self, name: str) -> Any:
         value = self.data.get(name)
@@ -81,7 +86,10 @@ class Params:
         if value is None:
             return None
         try:
-            return parse_dt(value)
+            parsed = parse_dt(value)
+            if self.local_offset is not None and datetime.fromisoformat(value).tzinfo is None:
+                parsed -= self.local_offset
+            return parsed
         except ValueError:
             raise ParamError(
                 f"Invalid date for {name}: {value!r} (use ISO-8601, e.g. 2026-11-16T03:12:00)"
@@ -144,13 +152,20 @@ class Params:
         return [str(item).strip() for item in items if str(item).strip()]
 
     def paging(self, required: bool = False) -> tuple[int, int]:
-        """``page`` (from 1) and ``page_size`` (default 50, at most 200)."""
-        page = self.integer("page", 1, minimum=1, required=required)
+        """``page`` (counted from 1, see ``page_start``) and ``page_size`` (default 50, at most
+        ``max_page_size``); the page returned always counts from 1."""
+        zero_based = self.page_start == "0"
+        first = 0 if self.page_start in ("0", "1-lenient") else 1
+        page = self.integer("page", first, minimum=first, required=required)
         size = self.integer(
-            "page_size", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE, required=required
+            "page_size", DEFAULT_PAGE_SIZE, minimum=1, maximum=self.max_page_size, required=required
         )
         assert page is not None
         assert size is not None
+        if zero_based:
+            page += 1
+        elif page == 0:  # 1-lenient: page 0 is page 1
+            page = 1
         return page, size
 
     def date_range(self, prefix: str) -> tuple[datetime | None, datetime | None]:

@@ -12,15 +12,24 @@ Assumptions, marked because iSeller does not document them:
   ``refund_amount`` and ``refund_details[]`` (the returned lines).
 - Customers, transfers and stock takes have no documented read API; their shapes are the
   sandbox's own, in the same style.
+- Public doc fields the demo shop does not model are answered with the values a plain POS sale
+  has: ``total_order_amount`` = ``total_amount``, ``total_promotion_amount`` 0, ``cashier_id`` and
+  ``notes`` null, a line's ``subtotal`` = quantity x price - its discount and
+  ``discount_order_amount`` 0 (no order-level discounts); ``fulfillment_status`` uses the doc's
+  vocabulary (``fulfilled``, ``partial``, ``none``): a completed sale is ``fulfilled``, anything else
+  ``none``.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from sandbox.demo_shop import Customer, Order, Outlet, Product, Refund, Shift, StockTake
+from sandbox.demo_shop import Customer, Order, Outlet, Product, Refund, Shift, StockTake, money
 
 from .store import IsellerStore, TransferRecord
+
+ZERO_MONEY = Decimal("0.00")
 
 #: ``includes`` values of GetOrders and the order keys they control.
 INCLUDE_KEYS = {"orderdetails": "order_details", "transactions": "transactions"}
@@ -31,6 +40,11 @@ def fulfillment_status(order: Order) -> str:
     if order.status == "void":
         return "cancelled"
     return "fulfilled" if order.status == "completed" else "unfulfilled"
+
+
+def doc_fulfillment_status(order: Order) -> str:
+    """The public doc's vocabulary: a completed POS sale is handed over, so ``fulfilled``; else ``none``."""
+    return "fulfilled" if order.status == "completed" else "none"
 
 
 def order_json(store: IsellerStore, order: Order, includes: frozenset[str] | None = None) -> dict[str, Any]:
@@ -64,6 +78,11 @@ def order_json(store: IsellerStore, order: Order, includes: frozenset[str] | Non
         "total_tax_amount": order.total_tax_amount,
         "rounding_amount": order.rounding_amount,
         "total_amount": order.total_amount,
+        "total_order_amount": order.total_amount,
+        "total_promotion_amount": ZERO_MONEY,
+        "fulfillment_status": doc_fulfillment_status(order),
+        "cashier_id": None,
+        "notes": None,
         "tax_inclusive": order.tax_inclusive,
         "time_zone": order.time_zone,
         "modified_date": order.modified_date,
@@ -83,6 +102,8 @@ def order_json(store: IsellerStore, order: Order, includes: frozenset[str] | Non
                 "discount_percentage": line.discount_percentage,
                 "tax_percentage": line.tax_percentage,
                 "tax_amount": line.tax_amount,
+                "subtotal": money(line.quantity * line.base_price) - line.discount_amount,
+                "discount_order_amount": ZERO_MONEY,
                 "type": line.type,
             }
             for line in order.lines

@@ -14,6 +14,7 @@ import requests
 import responses
 
 from include.iseller_accurate.clients import (
+    ApiError,
     AuthError,
     IsellerBusinessError,
     IsellerHook,
@@ -97,7 +98,8 @@ def test_401_renews_the_token_and_retries_exactly_once(rsps: responses.RequestsM
     rsps.add(
         responses.POST, ORDERS, json={"status": True, "orders": [{"order_id": "a"}], "has_next_item": False}
     )
-    assert [o["order_id"] for o in IsellerHook().get_orders()] == ["a"]
+    hook = IsellerHook(time_zone_semantics="ignored", first_page=1)
+    assert [o["order_id"] for o in hook.get_orders()] == ["a"]
     assert [g["grant_type"] for g in tokens.grants] == ["client_credentials", "refresh_token"]
     assert [bearer(c) for c in api_calls(rsps)] == ["Bearer access-1", "Bearer access-2"]
 
@@ -156,7 +158,7 @@ def test_wrong_client_secret_is_an_auth_error(rsps: responses.RequestsMock, wait
     assert waits == []
 
 
-def test_paging_starts_at_1_and_stops_on_has_next_item_false(rsps: responses.RequestsMock) -> None:
+def test_paging_from_a_known_first_page_stops_on_has_next_item_false(rsps: responses.RequestsMock) -> None:
     TokenServer(rsps)
     for page in (1, 2, 3):
         rsps.add(
@@ -164,7 +166,7 @@ def test_paging_starts_at_1_and_stops_on_has_next_item_false(rsps: responses.Req
             f"{STORE}/api/v2/GetProducts",
             json={"status": True, "products": [{"product_id": f"p{page}"}], "has_next_item": page < 3},
         )
-    products = list(IsellerHook().get_products(track_inventory=True))
+    products = list(IsellerHook(first_page=1).get_products(track_inventory=True))
     assert [p["product_id"] for p in products] == ["p1", "p2", "p3"]
     bodies = [json.loads(c.request.body) for c in api_calls(rsps)]
     assert [(b["page"], b["page_size"]) for b in bodies] == [(1, 200), (2, 200), (3, 200)]
@@ -183,7 +185,8 @@ def test_paging_stops_on_an_empty_page(rsps: responses.RequestsMock) -> None:
         f"{STORE}/api/v2/GetRegisterShifts",
         json={"status": True, "register_shifts": [], "has_next_item": True},
     )
-    assert len(list(IsellerHook().get_register_shifts(register_id="r1"))) == 1
+    hook = IsellerHook(time_zone_semantics="ignored")
+    assert len(list(hook.get_register_shifts(register_id="r1"))) == 1
     assert len(api_calls(rsps)) == 2
 
 
@@ -206,7 +209,7 @@ def test_orders_pages_are_fetched_once_with_filters_in_utc(rsps: responses.Reque
     )
     jakarta = timezone(timedelta(hours=7))
     pages = list(
-        IsellerHook().get_orders_pages(
+        IsellerHook(time_zone_semantics="ignored").get_orders_pages(
             modified_after=datetime(2026, 11, 26, 7, 0, tzinfo=jakarta),
             modified_before=datetime(2026, 11, 26, 8, 0, 0, 250000, tzinfo=UTC),
             outlet_id="out-1",
@@ -219,6 +222,7 @@ def test_orders_pages_are_fetched_once_with_filters_in_utc(rsps: responses.Reque
     assert body["includes"] == ["OrderDetails", "Transactions", "DiscountDetails"]
     assert body["sort"] == "ModifiedDate" and body["sort_direction"] == "asc" and body["outlet_id"] == "out-1"
     assert "created_after" not in body
+    assert body["time_zone"] == 7 and body["page"] == 0  # Asia/Jakarta; pages tried from 0
 
 
 def test_refunded_orders_iterator(rsps: responses.RequestsMock) -> None:
@@ -400,3 +404,94 @@ def test_format_iseller_datetime_is_utc_without_offset() -> None:
     assert format_iseller_datetime(datetime(2026, 11, 16, 3, 0)) == "2026-11-16T03:00:00"
     with pytest.raises(ValueError):
         parse_iseller_datetime("  ")
+
+
+def _orders_answer(request: Any, dates: dict[int, str]) -> tuple[int, dict[str, str], str]:
+    body = json.loads(request.body)
+    date = dates[int(body.get("time_zone", 0))]
+    answer = {"status": True, "orders": [{"order_id": "o1", "order_date": date}], "has_next_item": False}
+    return 200, {}, json.dumps(answer)
+
+
+def test_time_zone_probe_refuses_a_server_that_moves_dates_by_another_amount(
+    rsps: responses.RequestsMock,
+) -> None:
+    TokenServer(rsps)
+    dates = {0: "2026-11-16T03:00:00", 7: "2026-11-16T05:00:00"}  # moved 2 h for time_zone 7
+    rsps.add_callback(responses.POST, ORDERS, callback=lambda r: _orders_answer(r, dates))
+    with pytest.raises(ApiError, match="neither applied nor ignored"):
+        list(IsellerHook(first_page=1).get_orders_pages(modified_after=datetime(2026, 11, 16, tzinfo=UTC)))
+
+
+def test_time_zone_applied_dates_come_back_in_utc_and_a_bad_date_is_left_for_the_mapping(
+    rsps: responses.RequestsMock,
+) -> None:
+    TokenServer(rsps)
+    rsps.add(
+        responses.POST,
+        ORDERS,
+        json={
+            "status": True,
+            "orders": [
+                {"order_id": "o1", "order_date": "2026-11-16 10:00:00", "closed_date": "31/12/2026"},
+                {
+                    "order_id": "o2",
+                    "order_date": "2026-11-16T03:00:00Z",
+                    "transactions": [
+                        {"transaction_id": "t", "transaction_date": "2026-11-16 10:05:00.1234567"}
+                    ],
+                },
+            ],
+            "has_next_item": False,
+        },
+    )
+    hook = IsellerHook(time_zone_semantics="shifts", first_page=1)
+    pages = list(hook.get_orders_pages(modified_after=datetime(2026, 11, 16, 3, 0, tzinfo=UTC)))
+    first, second = pages[0]["orders"]
+    assert first["order_date"] == "2026-11-16T03:00:00" and first["closed_date"] == "31/12/2026"
+    assert second["order_date"] == "2026-11-16T03:00:00"
+    assert second["transactions"][0]["transaction_date"] == "2026-11-16T03:05:00.123"
+    body = json.loads(api_calls(rsps)[0].request.body)
+    assert body["modified_after"] == "2026-11-16T10:00:00" and body["time_zone"] == 7
+
+
+def test_paging_that_never_moves_on_is_an_error_not_a_loop(rsps: responses.RequestsMock) -> None:
+    TokenServer(rsps)
+    rsps.add(
+        responses.POST,
+        f"{STORE}/api/v2/GetProducts",
+        json={"status": True, "products": [{"product_id": "p1"}], "has_next_item": True},
+    )
+    with pytest.raises(ApiError, match="paging is not working"):
+        list(IsellerHook().get_products())
+    assert len(api_calls(rsps)) == 3
+
+
+def test_time_zone_hours_of_the_shop() -> None:
+    from zoneinfo import ZoneInfo
+
+    from include.iseller_accurate.clients.timeutil import time_zone_hours
+
+    moment = datetime(2026, 11, 16, tzinfo=UTC)
+    assert time_zone_hours(ZoneInfo("Asia/Jakarta"), moment) == 7
+    assert time_zone_hours(ZoneInfo("Asia/Makassar"), moment) == 8
+    assert time_zone_hours(ZoneInfo("Asia/Kolkata"), moment) == Decimal("5.5")
+    assert time_zone_hours(ZoneInfo("Europe/Berlin"), datetime(2026, 7, 1, tzinfo=UTC)) == 2  # summer
+
+
+def test_bad_connection_extras_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    for extra in ({"time_zone_semantics": "maybe"}, {"first_page": 2}, {"page_size": 5000}):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_ISELLER_API",
+            json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": OAUTH,
+                    "login": CLIENT_ID,
+                    "password": CLIENT_SECRET,
+                    "extra": extra,
+                }
+            ),
+        )
+        with pytest.raises(AuthError, match=next(iter(extra))):
+            IsellerHook().settings  # noqa: B018

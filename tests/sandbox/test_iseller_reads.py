@@ -50,6 +50,12 @@ ORDER_FIELDS = {
     "tax_inclusive",
     "time_zone",
     "modified_date",
+    # the public doc's fields (issue 11)
+    "total_order_amount",
+    "total_promotion_amount",
+    "fulfillment_status",
+    "cashier_id",
+    "notes",
 }
 LINE_FIELDS = {
     "order_detail_id",
@@ -64,6 +70,8 @@ LINE_FIELDS = {
     "tax_percentage",
     "tax_amount",
     "type",
+    "subtotal",
+    "discount_order_amount",
 }
 TRANSACTION_FIELDS = {
     "transaction_id",

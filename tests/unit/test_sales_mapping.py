@@ -43,7 +43,7 @@ ORDER = {
     "total_discount_amount": Decimal("6500.00"),
     "total_tax_amount": Decimal("12369.37"),
     "rounding_amount": Decimal("0.00"),
-    "total_amount": Decimal("124000.00"),
+    "total_amount": Decimal("125166.67"),  # 2 x 65000 - 6500 + 0.5 x 3333.33, tax included
     "order_details": [
         {
             "order_detail_id": "l1",
@@ -153,7 +153,12 @@ def test_walk_in_sale_uses_the_outlets_general_customer():
 
 
 def test_exclusive_tax_and_order_level_discount():
-    order = {**ORDER, "tax_inclusive": False, "total_discount_amount": Decimal("7500.50")}
+    order = {
+        **ORDER,
+        "tax_inclusive": False,
+        "total_discount_amount": Decimal("7500.50"),
+        "total_amount": Decimal("137824.44"),  # (125166.665 - 1000.50) x 1.11
+    }
     payload = _map(order)[("sales_invoice", ORDER["order_id"])].payload
     assert payload["inclusiveTax"] is False and payload["taxable"] is True
     assert payload["cashDiscount"] == Decimal("1000.50")
@@ -267,11 +272,67 @@ def test_shift_reads_orders_up_to_and_including_its_close_second():
 
 
 def test_cash_rounding_down_becomes_an_invoice_discount_and_up_is_noted():
-    down = {**ORDER, "rounding_amount": Decimal("-49.00"), "total_amount": Decimal("123951.00")}
+    down = {**ORDER, "rounding_amount": Decimal("-49.00"), "total_amount": Decimal("125117.67")}
     payload = _map(down)[("sales_invoice", ORDER["order_id"])].payload
     assert payload["cashDiscount"] == Decimal("49.00") and "pembulatan -49.00" in payload["description"]
-    both = {**down, "total_discount_amount": Decimal("7500.50")}  # 1000.50 order discount + rounding
+    both = {**down, "total_discount_amount": Decimal("7500.50"), "total_amount": Decimal("124117.17")}
     assert _map(both)[("sales_invoice", ORDER["order_id"])].payload["cashDiscount"] == Decimal("1049.50")
-    up = {**ORDER, "rounding_amount": Decimal("51.00")}
+    up = {**ORDER, "rounding_amount": Decimal("51.00"), "total_amount": Decimal("125217.67")}
     payload = _map(up)[("sales_invoice", ORDER["order_id"])].payload
     assert "cashDiscount" not in payload and "pembulatan 51.00" in payload["description"]
+
+
+def test_order_whose_lines_do_not_add_up_to_isellers_total_fails_alone_with_both_totals():
+    short = {**copy.deepcopy(ORDER), "total_order_amount": Decimal("120166.67")}  # a promotion not in lines
+    good = {
+        **copy.deepcopy(ORDER),
+        "order_id": "bbbbbbbb-0000-4000-8000-000000000009",
+        "order_reference": "#JKT01-1002",
+        "total_order_amount": Decimal("125167.50"),  # within a rupiah of the invoice (125166.66)
+    }
+    docs = _map(short, good)
+    bad = docs[("sales_invoice", short["order_id"])]
+    assert bad.status == "failed" and bad.payload is None
+    assert "#JKT01-1001" in bad.reason and "total_order_amount is 120166.67" in bad.reason
+    assert "invoice would total 125166.66" in bad.reason and "promotion" in bad.reason
+    assert docs[("sales_invoice", good["order_id"])].status == "pending"
+
+
+def test_total_check_names_a_tax_flag_that_does_not_match_the_total():
+    # iSeller says the prices include tax, but its total has 11 % added on top.
+    wrong = {
+        **copy.deepcopy(ORDER),
+        "total_amount": Decimal("138935.00"),
+        "total_tax_amount": Decimal("13768.33"),
+    }
+    reason = _map(wrong)[("sales_invoice", ORDER["order_id"])].reason
+    assert "total_amount is 138935.00" in reason and "the difference is the tax 13768.33" in reason
+
+
+def test_order_without_a_total_is_not_checked():
+    order = {k: v for k, v in copy.deepcopy(ORDER).items() if k != "total_amount"}
+    assert _map(order)[("sales_invoice", ORDER["order_id"])].status == "pending"
+
+
+def test_dates_written_with_a_space_as_the_public_doc_shows_map_like_iso_dates():
+    spaced = copy.deepcopy(ORDER)
+    for name in ("order_date", "closed_date"):
+        spaced[name] = spaced[name].replace("T", " ")
+    for payment in spaced["transactions"]:
+        payment["transaction_date"] = payment["transaction_date"].replace("T", " ")
+    assert {k: (d.status, d.payload) for k, d in _map(spaced).items()} == {
+        k: (d.status, d.payload) for k, d in _map(ORDER).items()
+    }
+
+
+def test_an_unreadable_isellers_total_fails_that_order_alone_naming_the_field():
+    bad = {**copy.deepcopy(ORDER), "total_order_amount": "NaN"}
+    good = {
+        **copy.deepcopy(ORDER),
+        "order_id": "bbbbbbbb-0000-4000-8000-000000000009",
+        "order_reference": "#JKT01-1002",
+    }
+    docs = _map(bad, good)
+    failed = docs[("sales_invoice", bad["order_id"])]
+    assert failed.status == "failed" and "total_order_amount" in failed.reason
+    assert docs[("sales_invoice", good["order_id"])].status == "pending"

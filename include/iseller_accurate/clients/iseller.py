@@ -11,26 +11,43 @@
 - **Business errors.** HTTP 200 with ``status: false`` and ``error_message``: a read raises
   ``IsellerBusinessError`` (bad parameters are a configuration/programming error); ``create_transfer``
   returns a ``TransferResult`` with the reason.
-- **Paging.** ``page`` from 1 and ``page_size`` (at most 200), until ``has_next_item`` is false (or a page
-  comes back empty).
-- **Dates** are sent as ISO-8601 UTC without an offset and read with ``parse_iseller_datetime``.
+- **Paging.** The public doc says only "index of the page": one server may count from 0, another from 1.
+  A read starts at page 0; a refusal of page 0 restarts it at 1, and the first page learned is kept
+  per method. Items are de-duplicated by id (a server that answers page 0 as page 1 repeats nothing),
+  reading stops when ``has_next_item`` is false or a page is empty, and two pages in a row with nothing
+  new while ``has_next_item`` stays true raise ``ApiError`` instead of looping. ``page_size`` is 200
+  unless told; a server that refuses the size (``status: false`` naming ``page_size``) gets the size it
+  names ("at most N") or half, on the first page of a read only, and the size is kept per method.
+- **time_zone.** ``GetOrders`` and ``GetRegisterShifts`` always send ``time_zone``: the shop's UTC offset
+  in hours (``shop_tz``, the settings' ``timezone``, at the window's start; Asia/Jakarta: 7). The public
+  doc says the server applies it to the window and to the dates it answers; the sandbox (and perhaps a
+  real store) may ignore it. Which one a server does is found out once per method (``auto``): the same
+  record is read with ``time_zone`` 0 and with the shop's, and its date compared. When the server
+  applies it, window bounds are sent as the shop's wall time and every ``*_date`` of the answer is
+  turned back into UTC before anyone reads it. Connection extra ``time_zone_semantics`` (``auto``,
+  ``shifts``, ``ignored``) skips the probe when known.
+- **Dates** are sent as ISO-8601 without an offset (UTC, or the shop's wall time as above) and read
+  with ``parse_iseller_datetime`` (``YYYY-MM-DD HH:MM:SS`` too).
 - The reads of customers, transfers and stock takes are **assumed endpoints** (iSeller documents none);
   they live in ``IsellerAssumedReads`` only, so that real endpoints replace them in one place.
 
 Connection ``iseller_api`` (type http): host = OAuth base URL (``https://isellershop.com``), login =
-client id, password = client secret, extra ``timeout`` (seconds).
+client id, password = client secret, extra ``timeout`` (seconds), ``time_zone_semantics``
+(``auto``|``shifts``|``ignored``), ``first_page`` (0 or 1; default: found out) and ``page_size``.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,12 +75,42 @@ from include.iseller_accurate.clients._transport import (
 )
 from include.iseller_accurate.clients.errors import ApiError, AuthError, IsellerBusinessError
 from include.iseller_accurate.clients.ratelimit import RateLimiter
-from include.iseller_accurate.clients.timeutil import format_iseller_datetime
+from include.iseller_accurate.clients.timeutil import (
+    ACCURATE_TZ,
+    format_iseller_datetime,
+    format_iseller_local,
+    hours_delta,
+    iseller_local_to_utc,
+    parse_iseller_datetime,
+    time_zone_hours,
+)
 
 log = logging.getLogger(__name__)
 
 SERVICE = "iSeller"
-MAX_PAGE_SIZE = 200
+#: Page size asked for unless told (the sandbox's cap; the public doc's samples use 500).
+DEFAULT_PAGE_SIZE = 200
+#: Largest page size the client asks for.
+MAX_PAGE_SIZE = 1000
+TIME_ZONE_SEMANTICS = ("auto", "shifts", "ignored")
+#: Fields that identify an item of each paged list (items are de-duplicated on them).
+ITEM_IDS: dict[str, tuple[str, ...]] = {
+    "orders": ("order_id",),
+    "refunded_orders": ("order_id", "refund_id"),
+    "register_shifts": ("register_shift_id",),
+    "products": ("product_id",),
+    "outlets": ("id", "outlet_id"),
+    "customers": ("customer_id",),
+    "transfers": ("transfer_id",),
+    "stock_takes": ("stock_take_id",),
+}
+#: The zoned reads: method, list, id filter and id field, and the date compared by the probe.
+_ZONED = {
+    "api/v2/GetOrders": ("orders", "order_id", "order_date"),
+    "api/v2/GetRegisterShifts": ("register_shifts", "register_shift_id", "open_date"),
+}
+_AT_MOST = re.compile(r"at most (\d+)")
+_MAX_DATE_DEPTH = 6
 DEFAULT_INCLUDES = ("OrderDetails", "Transactions", "DiscountDetails")
 
 GET_ORDERS = "api/v2/GetOrders"
@@ -152,6 +199,9 @@ class _Settings:
     client_id: str
     client_secret: str = field(repr=False)
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    time_zone_semantics: str = "auto"
+    first_page: int | None = None
+    page_size: int = DEFAULT_PAGE_SIZE
 
 
 class IsellerHook(HttpHook):
@@ -161,6 +211,11 @@ class IsellerHook(HttpHook):
     :param max_retries: retries after the first attempt for 429/5xx/timeouts/connection errors.
     :param timeout: read timeout in seconds (default: extra ``timeout``, else 30); connect timeout is 10 s.
     :param rate_limiter: optional limiter every request goes through (iSeller documents no limit).
+    :param shop_tz: the shop's time zone (settings ``timezone``), whose offset is sent as ``time_zone``
+        (default Asia/Jakarta).
+    :param time_zone_semantics: ``auto`` (find out), ``shifts`` (the server applies ``time_zone``, the
+        public doc) or ``ignored``; default: connection extra, else ``auto``.
+    :param first_page: 0 or 1 when known; default: connection extra, else found out.
     """
 
     conn_name_attr = "iseller_conn_id"
@@ -175,8 +230,22 @@ class IsellerHook(HttpHook):
         max_retries: int = 6,
         timeout: float | None = None,
         rate_limiter: RateLimiter | None = None,
+        shop_tz: tzinfo | None = None,
+        time_zone_semantics: str | None = None,
+        first_page: int | None = None,
     ) -> None:
         super().__init__(method="POST", http_conn_id=iseller_conn_id)
+        if time_zone_semantics is not None and time_zone_semantics not in TIME_ZONE_SEMANTICS:
+            raise ValueError(f"time_zone_semantics must be one of {TIME_ZONE_SEMANTICS}")
+        if first_page not in (None, 0, 1):
+            raise ValueError("first_page must be 0 or 1")
+        self.shop_tz = shop_tz or ACCURATE_TZ
+        self._time_zone_semantics = time_zone_semantics
+        self._first_page = first_page
+        #: What was found out about the server, per method: first page, page size, time_zone applied.
+        self._page_start: dict[str, int] = {}
+        self._page_sizes: dict[str, int] = {}
+        self._shifts_dates: dict[str, bool] = {}
         if max_retries < 0:
             raise ValueError("max_retries must not be negative")
         self.iseller_conn_id = iseller_conn_id
@@ -228,8 +297,28 @@ class IsellerHook(HttpHook):
         if conn.port and not urlsplit(host).port:
             host = f"{host}:{conn.port}"
         timeout = self._timeout if self._timeout is not None else extra.get("timeout", DEFAULT_READ_TIMEOUT)
+        semantics = str(extra.get("time_zone_semantics") or "auto").strip().lower()
+        if semantics not in TIME_ZONE_SEMANTICS:
+            choices = ", ".join(TIME_ZONE_SEMANTICS)
+            raise AuthError(f"{name}: extra time_zone_semantics must be one of {choices}")
+        first_page = extra.get("first_page")
+        if first_page not in (None, "", 0, 1, "0", "1"):
+            raise AuthError(f"{name}: extra first_page must be 0 or 1")
+        page_size = extra.get("page_size") or DEFAULT_PAGE_SIZE
+        try:
+            page_size = int(page_size)
+        except (TypeError, ValueError):
+            raise AuthError(f"{name}: extra page_size must be a whole number") from None
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise AuthError(f"{name}: extra page_size must be between 1 and {MAX_PAGE_SIZE}")
         return _Settings(
-            oauth_url=host, client_id=conn.login, client_secret=secret, read_timeout=float(timeout)
+            oauth_url=host,
+            client_id=conn.login,
+            client_secret=secret,
+            read_timeout=float(timeout),
+            time_zone_semantics=semantics,
+            first_page=None if first_page in (None, "") else int(first_page),
+            page_size=page_size,
         )
 
     def get_conn(
@@ -475,25 +564,96 @@ class IsellerHook(HttpHook):
         path: str,
         body: Mapping[str, Any] | None,
         items_keys: Sequence[str],
-        page_size: int = MAX_PAGE_SIZE,
+        page_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Raw pages of a paged read, from page 1 until ``has_next_item`` is false.
+        """Raw pages of a paged read, every item once, until ``has_next_item`` is false.
 
-        Stops early, defensively, on a page where every list of ``items_keys`` is empty.
+        Starts at page 0 unless the first page is known (a refusal of page 0 restarts at 1); drops
+        items already answered (by their ids, ``ITEM_IDS``); stops on an empty page; adapts
+        ``page_size`` to a server that refuses it (first page only). See the module docstring.
         """
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
+        if page_size is not None and not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        page = 1
+        key = path.strip("/")
+        size = self._page_sizes.get(key) or page_size or self.settings.page_size
+        known = self._first_page if self._first_page is not None else self.settings.first_page
+        page = known if known is not None else self._page_start.get(key, 0)
+        seen: dict[str, set[tuple[str, ...]]] = {name: set() for name in items_keys}
+        first_ids: set[tuple[str, ...]] | None = None
+        stale = 0
+        fetched = 0
         while True:
-            answer = self.call(path, {**dict(body or {}), "page": page, "page_size": page_size})
-            yield answer
-            empty = all(not answer.get(key) for key in items_keys)
+            try:
+                answer = self.call(key, {**dict(body or {}), "page": page, "page_size": size})
+            except (IsellerBusinessError, ApiError) as exc:
+                retry = self._after_refusal(key, exc, fetched, page, size, known)
+                if retry is None:
+                    raise
+                page, size = retry
+                continue
+            fetched += 1
+            if fetched == 1 and known is None:
+                self._page_start.setdefault(key, page)
+            new = 0
+            ids_here: set[tuple[str, ...]] = set()
+            cleaned = dict(answer)
+            for name in items_keys:
+                items = answer.get(name) or []
+                if not isinstance(items, list):
+                    continue
+                kept = []
+                for item in items:
+                    ident = _item_id(name, item)
+                    if ident is not None:
+                        ids_here.add((name, *ident))
+                        if ident in seen[name]:
+                            continue
+                        seen[name].add(ident)
+                    kept.append(item)
+                new += len(kept)
+                cleaned[name] = kept
+            if fetched == 1:
+                first_ids = ids_here
+            elif fetched == 2 and page == 1 and ids_here and ids_here == first_ids and known is None:
+                # Page 0 was answered as page 1: this server counts from 1; start there next time.
+                self._page_start[key] = 1
+            empty = all(not answer.get(name) for name in items_keys)
+            yield cleaned
             if not answer.get("has_next_item") or empty:
                 return
+            stale = stale + 1 if new == 0 else 0
+            if stale >= 2:
+                raise ApiError(
+                    f"iSeller {key.rsplit('/', 1)[-1]} answered nothing new on pages {page - 1} and {page} "
+                    "while saying more items follow; paging is not working, stopping instead of looping"
+                )
             page += 1
 
+    def _after_refusal(
+        self, key: str, exc: Exception, fetched: int, page: int, size: int, known: int | None
+    ) -> tuple[int, int] | None:
+        """The page and size to try after a refusal of the first page, or None to give up."""
+        if fetched:
+            return None
+        if not isinstance(exc, IsellerBusinessError) and getattr(exc, "status_code", None) != 400:
+            return None
+        text = str(exc).lower()
+        if "page_size" in text:
+            limit = _AT_MOST.search(text)
+            smaller = int(limit.group(1)) if limit else size // 2
+            if 1 <= smaller < size:
+                log.info("iSeller refused page_size %d for %s; using %d", size, key, smaller)
+                self._page_sizes[key] = smaller
+                return page, smaller
+            return None
+        if page == 0 and known is None and "page" in text:
+            log.info("iSeller refused page 0 for %s; its pages start at 1", key)
+            self._page_start[key] = 1
+            return 1, size
+        return None
+
     def paginate(
-        self, path: str, body: Mapping[str, Any] | None, items_key: str, page_size: int = MAX_PAGE_SIZE
+        self, path: str, body: Mapping[str, Any] | None, items_key: str, page_size: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every item of ``items_key`` over all pages of a paged read."""
         for answer in self.paginate_pages(path, body, (items_key,), page_size):
@@ -510,7 +670,7 @@ class IsellerHook(HttpHook):
         order_id: str | None = None,
         includes: Iterable[str] | None = DEFAULT_INCLUDES,
         *,
-        page_size: int = MAX_PAGE_SIZE,
+        page_size: int | None = None,
         **filters: Any,
     ) -> Iterator[dict[str, Any]]:
         """Raw GetOrders pages (each with ``orders`` and ``refunded_orders``), every page fetched once.
@@ -521,7 +681,7 @@ class IsellerHook(HttpHook):
         ``payment_status``, ...) pass through.
         """
         only_modified = (modified_after or modified_before) and not (created_after or created_before)
-        body = iseller_filters(
+        raw: dict[str, Any] = dict(
             created_after=created_after,
             created_before=created_before,
             modified_after=modified_after,
@@ -533,8 +693,82 @@ class IsellerHook(HttpHook):
             sort="ModifiedDate" if only_modified else "CreatedDate",
             sort_direction="asc",
         )
-        body.update(iseller_filters(**filters))
-        yield from self.paginate_pages(GET_ORDERS, body, ("orders", "refunded_orders"), page_size)
+        raw.update(filters)
+        yield from self._zoned_pages(GET_ORDERS, raw, ("orders", "refunded_orders"), page_size)
+
+    # -- time_zone -----------------------------------------------------------------------------------
+    def _zoned_pages(
+        self, path: str, filters: dict[str, Any], items_keys: Sequence[str], page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """A paged read that takes ``time_zone``: the shop's offset at the window's start is sent,
+        the window written and the answer's dates read the way the server applies it."""
+        anchor = next(
+            (v for k, v in sorted(filters.items()) if k.endswith("_after") and isinstance(v, datetime)),
+            None,
+        ) or datetime.now(UTC)
+        hours = time_zone_hours(self.shop_tz, anchor)
+        offset = hours_delta(hours) if self._server_shifts(path, hours) else None
+        body: dict[str, Any] = {}
+        for name, value in filters.items():
+            if isinstance(value, datetime) and offset is not None:
+                body[name] = format_iseller_local(value, offset)
+            else:
+                body.update(iseller_filters(**{name: value}))
+        body["time_zone"] = hours
+        for page in self.paginate_pages(path, body, items_keys, page_size):
+            if offset is not None:
+                for name in items_keys:
+                    if isinstance(page.get(name), list):
+                        page[name] = [_dates_to_utc(item, offset) for item in page[name]]
+            yield page
+
+    def _server_shifts(self, path: str, hours: int | Decimal) -> bool:
+        """Whether the server applies ``time_zone`` to windows and dates of ``path`` (see the module
+        docstring). Found out once per method by reading one record with ``time_zone`` 0 and with
+        ``hours``; an offset of 0 makes no difference either way."""
+        semantics = self._time_zone_semantics or self.settings.time_zone_semantics
+        if semantics != "auto":
+            return semantics == "shifts"
+        if path in self._shifts_dates:
+            return self._shifts_dates[path]
+        if not hours:
+            return False
+        items_key, id_field, date_field = _ZONED[path]
+        light: dict[str, Any] = {"includes": []} if path == GET_ORDERS else {}
+
+        def first(body: dict[str, Any]) -> dict[str, Any] | None:
+            for page in self.paginate_pages(path, {**light, **body}, (items_key,), 1):
+                items = page.get(items_key) or []
+                return items[0] if items and isinstance(items[0], dict) else None
+            return None
+
+        record = first({"time_zone": 0})
+        if record is None or not record.get(id_field) or not isinstance(record.get(date_field), str):
+            return False  # nothing to compare yet (an empty store reads nothing wrong); ask next time
+        again = first({"time_zone": hours, id_field: record[id_field]})
+        if again is None or not isinstance(again.get(date_field), str):
+            return False
+        try:
+            plain = parse_iseller_datetime(record[date_field])
+            zoned = parse_iseller_datetime(again[date_field])
+        except ValueError:
+            return False
+        moved = zoned - plain
+        if moved == hours_delta(hours):
+            shifts = True
+        elif moved == timedelta(0):
+            shifts = False
+        else:
+            raise ApiError(
+                f"iSeller {path.rsplit('/', 1)[-1]} moved {id_field} {record[id_field]}'s {date_field} by "
+                f"{moved} when asked for time_zone {hours}: neither applied nor ignored. Set the iSeller "
+                "connection's extra time_zone_semantics to shifts or ignored after checking one order"
+            )
+        log.info(
+            "iSeller %s %s time_zone", path.rsplit("/", 1)[-1], "applies" if shifts else "ignores"
+        )
+        self._shifts_dates[path] = shifts
+        return shifts
 
     def get_orders(
         self,
@@ -575,10 +809,11 @@ class IsellerHook(HttpHook):
         **filters: Any,
     ) -> Iterator[dict[str, Any]]:
         """Register shifts (``GetRegisterShifts``); date filters such as ``created_after`` pass through."""
-        body = iseller_filters(
+        raw = dict(
             outlet_id=outlet_id, register_id=register_id, register_shift_id=register_shift_id, **filters
         )
-        return self.paginate(GET_REGISTER_SHIFTS, body, "register_shifts")
+        for page in self._zoned_pages(GET_REGISTER_SHIFTS, raw, ("register_shifts",)):
+            yield from page.get("register_shifts") or []
 
     def get_products(
         self,
@@ -649,6 +884,37 @@ class IsellerHook(HttpHook):
         except Exception as exc:
             return False, self._scrub(str(exc))
         return True, f"Connected to iSeller store {info.get('store_name') or '?'} at {token.resource_url}"
+
+
+def _item_id(items_key: str, item: Any) -> tuple[str, ...] | None:
+    """The id of an item of a paged list (None: it has none, it is never dropped as a repeat)."""
+    fields = ITEM_IDS.get(items_key)
+    if not fields or not isinstance(item, Mapping):
+        return None
+    values = tuple(str(item.get(name)) if item.get(name) not in (None, "") else "" for name in fields)
+    return values if any(values) else None
+
+
+def _dates_to_utc(value: Any, offset: timedelta, depth: int = 0) -> Any:
+    """A copy of an answered record with every ``*_date`` string read as the wall time at UTC+offset
+    and written back in UTC (a value that is not a date is left for the mapping to refuse)."""
+    if depth > _MAX_DATE_DEPTH:
+        return value
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_date") and isinstance(item, str) and item.strip():
+                try:
+                    item = iseller_local_to_utc(item, offset)
+                except ValueError:
+                    pass
+            elif isinstance(item, dict | list):
+                item = _dates_to_utc(item, offset, depth + 1)
+            result[key] = item
+        return result
+    if isinstance(value, list):
+        return [_dates_to_utc(item, offset, depth + 1) for item in value]
+    return value
 
 
 class IsellerAssumedReads:

@@ -397,6 +397,11 @@ class SalesStream(Stream):
                 invoice.payload = _invoice_payload(
                     order, items, mapping, settings, invoice_number, customer_no
                 )
+                disagreement = _total_problem(order, invoice.payload)
+                if disagreement:
+                    invoice.status = "failed"
+                    invoice.reason = f"{label}: {disagreement}"
+                    invoice.payload = None
                 if customer_ref:
                     invoice.requires.append(customer_ref)
                     invoice.refs["customerNo"] = customer_ref
@@ -771,6 +776,81 @@ def _invoice_payload(
     return payload
 
 
+#: iSeller's order total, in the order the mapping trusts them (the public doc's name first).
+_TOTAL_FIELDS = ("total_order_amount", "total_amount")
+#: Largest difference between iSeller's total and the invoice's that is still the same sale (a
+#: rupiah: iSeller rounds tax per line, Accurate per invoice).
+TOTAL_TOLERANCE = Decimal(1)
+_PPN = Decimal(11)
+_HUNDRED = Decimal(100)
+_CENT = Decimal("0.01")
+
+
+def invoice_total(payload: dict[str, Any]) -> Decimal:
+    """The total Accurate will compute for an invoice payload: lines (quantity x price - line
+    discount), less ``cashDiscount``, with 11 % PPN on the taxed lines (taken out of the amount when
+    ``inclusiveTax``, added on top otherwise; the cash discount shared over the lines by amount)."""
+    lines = [
+        (line["quantity"] * line["unitPrice"] - line.get("itemCashDiscount", ZERO), bool(line.get("useTax1")))
+        for line in payload.get("detailItem") or []
+    ]
+    subtotal = sum((amount for amount, _ in lines), ZERO)
+    cash_discount = payload.get("cashDiscount") or ZERO
+    net = subtotal - cash_discount
+    if not payload.get("taxable") or payload.get("inclusiveTax"):
+        return net.quantize(_CENT)
+    taxed = sum((amount for amount, use_tax in lines if use_tax), ZERO)
+    if subtotal:
+        taxed -= cash_discount * taxed / subtotal
+    tax = (taxed * _PPN / _HUNDRED).quantize(_CENT)
+    return (net + tax).quantize(_CENT)
+
+
+def _total_problem(order: dict[str, Any], payload: dict[str, Any]) -> str | None:
+    """Why the invoice would not carry the sale iSeller recorded (None: it does, or iSeller gave
+    no total). A total rounded up (positive ``rounding_amount``) has no place on the invoice and is
+    left out of the comparison (it is noted in the description)."""
+    name = next((n for n in _TOTAL_FIELDS if isinstance(order.get(n), Decimal)), None)
+    if name is None:
+        return None
+    expected = order[name]
+    rounding = order.get("rounding_amount") or ZERO
+    comparable = expected - max(rounding, ZERO)
+    computed = invoice_total(payload)
+    difference = computed - comparable
+    if difference.copy_abs() <= TOTAL_TOLERANCE:
+        return None
+    tax = order.get("total_tax_amount") or ZERO
+    details = payload["detailItem"]
+    line_sum = sum((d["quantity"] * d["unitPrice"] - d.get("itemCashDiscount", ZERO) for d in details), ZERO)
+    if tax and (difference - tax).copy_abs() <= TOTAL_TOLERANCE:
+        cause = (
+            f"the difference is the tax {tax}: iSeller's tax_inclusive ({order.get('tax_inclusive')})"
+            " does not match how its total was taxed"
+        )
+    elif tax and (difference + tax).copy_abs() <= TOTAL_TOLERANCE:
+        cause = (
+            f"the difference is the tax {tax}: iSeller added tax on top of prices marked tax-inclusive"
+            f" ({order.get('tax_inclusive')})"
+        )
+    elif difference > 0:
+        cause = (
+            f"the lines add up to {line_sum} before order discount and tax: a discount, promotion or"
+            " line missing from the order's details (e.g. total_promotion_amount) is the likely cause"
+        )
+    else:
+        cause = (
+            f"the lines add up to {line_sum} before order discount and tax: a line or charge is missing"
+            " from the order's details, or a discount was counted twice"
+        )
+    return (
+        f"the invoice would total {computed} but iSeller's {name} is {expected}"
+        + (f" (less rounding up {rounding} = {comparable})" if rounding > 0 else "")
+        + f", a difference of {difference} (more than {TOTAL_TOLERANCE} rupiah); {cause}. Nothing was"
+        " posted: correct the order in iSeller (or tell the integrator which total is right), then refresh"
+    )
+
+
 def _refund_identity(
     order: dict[str, Any], refund: Any, index: int, reader: Reader
 ) -> tuple[str, datetime, str | None]:
@@ -875,6 +955,9 @@ def _read_order(raw: dict[str, Any], settings: SyncSettings, reader: Reader) -> 
             order[name] = reader.moment(raw.get(name), name)
     for name in ("total_discount_amount", "total_tax_amount"):
         order[name] = reader.number(raw.get(name), name)
+    for name in _TOTAL_FIELDS:
+        if raw.get(name) not in (None, ""):
+            order[name] = reader.number(raw.get(name), name)
     order["rounding_amount"] = reader.number(raw.get("rounding_amount"), "rounding_amount", negative=True)
     details = raw.get("order_details") or []
     if not isinstance(details, list):
