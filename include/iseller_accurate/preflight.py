@@ -649,7 +649,7 @@ def run_task(context: Mapping[str, Any]) -> dict[str, Any]:
 
     settings = require_settings()
     ti = context["ti"]
-    iseller = IsellerHook()
+    iseller = IsellerHook(shop_tz=settings.tz)
     accurate = AccurateHook(rate_limiter=PostgresRateLimiter.from_airflow_connection())
     try:
         with connect(dsn_from_connection(), autocommit=True) as conn:

@@ -118,7 +118,8 @@ def reconciliation_tasks() -> None:
             return {"days": 0}
         run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
-            outcome = recon.reconcile_sales(settings, ledger, _iseller(), _accurate(), days, outlets, run)
+            iseller = _iseller(settings)
+            outcome = recon.reconcile_sales(settings, ledger, iseller, _accurate(), days, outlets, run)
             alerted = recon.send_red_day_alerts(ledger, outcome, settings)
         summary = {**outcome.summary(), "alerted": alerted}
         for day in outcome.red:
@@ -144,7 +145,8 @@ def reconciliation_tasks() -> None:
         outlets = recon.outlets_of(settings, params.get("outlet_ids"))
         checked_on = run_time(context).astimezone(settings.tz).date()
         with Ledger.open(dsn_from_connection()) as ledger:
-            results = recon.check_outlet_stock(settings, ledger, _iseller(), _accurate(), outlets, checked_on)
+            iseller = _iseller(settings)
+            results = recon.check_outlet_stock(settings, ledger, iseller, _accurate(), outlets, checked_on)
         for result in results:
             for diff in result.differences:
                 log.warning(
