@@ -42,6 +42,7 @@ export DEMO_SEED="${DEMO_SEED:-42}"
 
 # The lane: local (LocalExecutor, the default) or celery (docs/local-stack.md, "The Celery lane").
 EXECUTOR="$(printf '%s' "${EXECUTOR:-local}" | tr '[:upper:]' '[:lower:]')"
+# shellcheck disable=SC2317  # `exit` only when the file is run instead of sourced
 case "$EXECUTOR" in
     local | localexecutor) EXECUTOR=local ;;
     celery | celeryexecutor) EXECUTOR=celery ;;
@@ -118,6 +119,9 @@ if [ "$EXECUTOR" = celery ]; then
     # scripts/stack.sh gives worker i its own log server port (WORKER_LOG_PORT_BASE + i - 1) and
     # its own address as hostname (127.0.1.i, see include/iseller_accurate/hostname.py).
     export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-$WORKER_LOG_PORT_BASE}"
+    # A task whose worker died (kill -9, machine lost) is failed and retried after this many seconds
+    # without a heartbeat (Airflow's default: 300); the crash tests wait for it.
+    export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT:-90}"
     export AIRFLOW__CORE__HOSTNAME_CALLABLE="${AIRFLOW__CORE__HOSTNAME_CALLABLE:-include.iseller_accurate.hostname.get_hostname}"
 else
     export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
@@ -128,16 +132,21 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_S
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://airflow:airflow@127.0.0.1:$SYNC_PG_PORT/airflow}"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE="${AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE:-5}"
 
-# API server: local address, one worker (2 cores), and the simple auth manager with a fixed login.
+# API server: local address, one worker (2 cores); the local lane signs in with the simple auth
+# manager and a fixed login (the Celery lane: FAB, set above).
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-$AIRFLOW_BIND_HOST}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-$AIRFLOW_PORT}"
 export AIRFLOW__API__BASE_URL="${AIRFLOW__API__BASE_URL:-http://localhost:$AIRFLOW_PORT}"
 export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
 export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager}"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-$AIRFLOW_ADMIN_USER:admin}"
-# The simple auth manager reads {"user": "password"} from this file; scripts/stack.sh writes it
-# before the API server starts, so the password is AIRFLOW_ADMIN_PASSWORD instead of a random one.
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
+case "$AIRFLOW__CORE__AUTH_MANAGER" in
+    *SimpleAuthManager)
+        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-$AIRFLOW_ADMIN_USER:admin}"
+        # The simple auth manager reads {"user": "password"} from this file; scripts/stack.sh writes it
+        # before the API server starts, so the password is AIRFLOW_ADMIN_PASSWORD instead of a random one.
+        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
+        ;;
+esac
 
 # Local-only signing keys, generated once per checkout into .local/secrets.env (not committed).
 _sync_secrets_file="$SYNC_LOCAL_DIR/secrets.env"
