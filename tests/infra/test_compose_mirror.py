@@ -154,3 +154,36 @@ def test_same_pool_roles_and_pins() -> None:
     assert airflow and f"apache/airflow:slim-{airflow.group(1)}-" in docker
     assert "-r /tmp/build/requirements.txt" in docker
     assert re.search(r"^celery==", pins, re.M) and re.search(r"^apache-airflow-providers-fab==", pins, re.M)
+
+
+def _env_of(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["bash", "-c", ". scripts/env.sh && env -0"],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SYNC_LOCAL_DIR": str(tmp_path), **extra},
+        capture_output=True,
+    )
+
+
+def test_default_lane_stays_local_and_a_bad_executor_is_refused(tmp_path: Path) -> None:
+    out = _env_of(tmp_path)
+    env = dict(entry.split("=", 1) for entry in out.stdout.decode().split("\0") if "=" in entry)
+    assert env["EXECUTOR"] == "local"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".SimpleAuthManager")
+    assert not [k for k in env if k.startswith("AIRFLOW__CELERY__")]
+    assert "AIRFLOW__CORE__HOSTNAME_CALLABLE" not in env
+    bad = _env_of(tmp_path, EXECUTOR="kubernetes")
+    assert bad.returncode != 0
+    assert b"EXECUTOR=kubernetes is neither local nor celery" in bad.stderr
+
+
+def test_worker_hostname_callable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from include.iseller_accurate.hostname import get_hostname
+
+    monkeypatch.delenv("SYNC_WORKER_HOSTNAME", raising=False)
+    assert get_hostname() == socket.getfqdn()
+    monkeypatch.setenv("SYNC_WORKER_HOSTNAME", "127.0.1.2")
+    assert get_hostname() == "127.0.1.2"
