@@ -22,5 +22,5 @@ COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 sandbox/ /opt/airflow/sandbox/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
-# Used by airflow-init to write the simple auth manager's passwords file.
-COPY --chown=airflow:0 scripts/compose/auth_passwords.py /opt/airflow/bin/auth_passwords.py
+# Used by airflow-init: the FAB admin and notes users, the roles SyncOperator and SyncViewer.
+COPY --chown=airflow:0 scripts/compose/fab_users.sh /opt/airflow/bin/fab_users.sh

@@ -3,6 +3,7 @@
 #   make demo    everything (venv, PostgreSQL, sandboxes, Airflow), seeded, DAGs unpaused; Ctrl-C stops it
 #   make test    the same stack, then the whole test suite (junit XML in test-artifacts/)
 #   make up      the demo stack in the background (logs and pid files in .local/); make down stops it
+#   EXECUTOR=celery  the Celery lane of demo/up/test/soak: Redis, WORKERS=2 Celery workers, FAB auth
 #   make soak    the stack under a mixed, hostile workload with faults and kills (SOAK_DOCS=2000 SOAK_FAULTS=0.10)
 #   make lint    ruff + mypy          make bench   every bench/*.py          make clean   local state
 #   make pins    re-resolve requirements*.in into the exact pins of requirements*.txt (docs/dependencies.md)
@@ -16,6 +17,11 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 export VENV
+# The lane: EXECUTOR=local (LocalExecutor, the default) or EXECUTOR=celery (Redis, WORKERS Celery
+# workers, FAB; docs/local-stack.md). Both reach every script through the environment.
+EXECUTOR ?= local
+WORKERS ?= 2
+export EXECUTOR WORKERS
 # First Python >= 3.11 found (override: make venv PYTHON=/path/to/python3.12).
 PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; \
@@ -80,7 +86,6 @@ test: venv browser
 # Verdict from both sandboxes; exits non-zero on any duplicate, lost or unexplained document (docs/soak.md).
 SOAK_DOCS ?= 2000
 SOAK_FAULTS ?= 0.10
-EXECUTOR ?= local
 soak: venv
 	@SOAK_DOCS="$(SOAK_DOCS)" SOAK_FAULTS="$(SOAK_FAULTS)" EXECUTOR="$(EXECUTOR)" bash scripts/soak.sh
 

@@ -10,6 +10,12 @@
 #   ACCURATE_SANDBOX_PORT [8181]   Accurate sandbox
 #   ISELLER_SANDBOX_PORT [8182]    iSeller sandbox
 #   SYNC_PG_PORT [5433]            embedded PostgreSQL (Airflow metadata db `airflow`, ledger db `sync_db`)
+#   EXECUTOR [local]               local: LocalExecutor + simple auth manager (the default lane);
+#                                  celery: CeleryExecutor + Redis + WORKERS Celery workers + FAB
+#   WORKERS [2]                    Celery workers of the celery lane (worker1@host, worker2@host, ...)
+#   SYNC_REDIS_PORT [6379]         Redis of the celery lane (scripts/redis.sh)
+#   WORKER_CONCURRENCY [4]         task slots of each Celery worker
+#   WORKER_LOG_PORT_BASE [8793]    worker i serves its task logs on WORKER_LOG_PORT_BASE + i - 1
 #   DEMO_SEED [42]                 seed of the sandboxes' demo shop
 #   VENV [.venv]                   virtualenv used by the scripts
 #   SYNC_LOCAL_DIR [.local]        state of the local stack: airflow home, pg cluster, logs, pid files
@@ -33,6 +39,20 @@ export ACCURATE_SANDBOX_PORT="${ACCURATE_SANDBOX_PORT:-8181}"
 export ISELLER_SANDBOX_PORT="${ISELLER_SANDBOX_PORT:-8182}"
 export SYNC_PG_PORT="${SYNC_PG_PORT:-5433}"
 export DEMO_SEED="${DEMO_SEED:-42}"
+
+# The lane: local (LocalExecutor, the default) or celery (docs/local-stack.md, "The Celery lane").
+EXECUTOR="$(printf '%s' "${EXECUTOR:-local}" | tr '[:upper:]' '[:lower:]')"
+# shellcheck disable=SC2317  # `exit` only when the file is run instead of sourced
+case "$EXECUTOR" in
+    local | localexecutor) EXECUTOR=local ;;
+    celery | celeryexecutor) EXECUTOR=celery ;;
+    *) echo "scripts/env.sh: EXECUTOR=$EXECUTOR is neither local nor celery" >&2; return 2 2>/dev/null || exit 2 ;;
+esac
+export EXECUTOR
+export WORKERS="${WORKERS:-2}"
+export SYNC_REDIS_PORT="${SYNC_REDIS_PORT:-6379}"
+export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-4}"
+export WORKER_LOG_PORT_BASE="${WORKER_LOG_PORT_BASE:-8793}"
 
 VENV="${VENV:-.venv}"
 case "$VENV" in /*) ;; *) VENV="$REPO/$VENV" ;; esac
@@ -86,23 +106,47 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$SYNC_LOCAL_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW__CORE__DAGS_FOLDER:-$REPO/dags}"
 export AIRFLOW__CORE__PLUGINS_FOLDER="${AIRFLOW__CORE__PLUGINS_FOLDER:-$REPO/plugins}"
 export AIRFLOW__CORE__LOAD_EXAMPLES="${AIRFLOW__CORE__LOAD_EXAMPLES:-False}"
-export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+if [ "$EXECUTOR" = celery ]; then
+    # The Celery lane, the mirror of docker-compose.yaml: Redis as broker, task states in the
+    # metadata database, the FAB auth manager with the shop's roles (scripts/stack.sh sets them up).
+    export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-CeleryExecutor}"
+    export AIRFLOW__CELERY__BROKER_URL="${AIRFLOW__CELERY__BROKER_URL:-redis://127.0.0.1:$SYNC_REDIS_PORT/0}"
+    export AIRFLOW__CELERY__RESULT_BACKEND="${AIRFLOW__CELERY__RESULT_BACKEND:-db+postgresql://airflow:airflow@127.0.0.1:$SYNC_PG_PORT/airflow}"
+    export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW__CELERY__WORKER_CONCURRENCY:-$WORKER_CONCURRENCY}"
+    export AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="${AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER:-1}"
+    export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager}"
+    # Where the API server asks for the log of a running task: http://<task hostname>:<this port>.
+    # scripts/stack.sh gives worker i its own log server port (WORKER_LOG_PORT_BASE + i - 1) and
+    # its own address as hostname (127.0.1.i, see include/iseller_accurate/hostname.py).
+    export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-$WORKER_LOG_PORT_BASE}"
+    # A task whose worker died (kill -9, machine lost) is failed and retried after this many seconds
+    # without a heartbeat (Airflow's default: 300); the crash tests wait for it.
+    export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT:-90}"
+    export AIRFLOW__CORE__HOSTNAME_CALLABLE="${AIRFLOW__CORE__HOSTNAME_CALLABLE:-include.iseller_accurate.hostname.get_hostname}"
+else
+    export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"
+fi
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-8}"
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-$AIRFLOW_URL/execution/}"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://airflow:airflow@127.0.0.1:$SYNC_PG_PORT/airflow}"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE="${AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE:-5}"
 
-# API server: local address, one worker (2 cores), and the simple auth manager with a fixed login.
+# API server: local address, one worker (2 cores); the local lane signs in with the simple auth
+# manager and a fixed login (the Celery lane: FAB, set above).
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-$AIRFLOW_BIND_HOST}"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-$AIRFLOW_PORT}"
 export AIRFLOW__API__BASE_URL="${AIRFLOW__API__BASE_URL:-http://localhost:$AIRFLOW_PORT}"
 export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
 export AIRFLOW__CORE__AUTH_MANAGER="${AIRFLOW__CORE__AUTH_MANAGER:-airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager}"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-$AIRFLOW_ADMIN_USER:admin}"
-# The simple auth manager reads {"user": "password"} from this file; scripts/stack.sh writes it
-# before the API server starts, so the password is AIRFLOW_ADMIN_PASSWORD instead of a random one.
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
+case "$AIRFLOW__CORE__AUTH_MANAGER" in
+    *SimpleAuthManager)
+        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-$AIRFLOW_ADMIN_USER:admin}"
+        # The simple auth manager reads {"user": "password"} from this file; scripts/stack.sh writes it
+        # before the API server starts, so the password is AIRFLOW_ADMIN_PASSWORD instead of a random one.
+        export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json}"
+        ;;
+esac
 
 # Local-only signing keys, generated once per checkout into .local/secrets.env (not committed).
 _sync_secrets_file="$SYNC_LOCAL_DIR/secrets.env"

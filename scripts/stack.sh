@@ -20,6 +20,12 @@
 # <service>.child (the service itself), <service>.restarts
 # Ports: see scripts/env.sh (AIRFLOW_PORT, ACCURATE_SANDBOX_PORT, ISELLER_SANDBOX_PORT, SYNC_PG_PORT).
 # Timeouts (seconds): STACK_START_TIMEOUT [300] for Airflow to become healthy.
+#
+# EXECUTOR=celery (the Celery lane, docs/local-stack.md): also Redis (scripts/redis.sh run, supervised)
+# and WORKERS [2] Celery workers (worker<i>@<host>, services celery-worker<i>, each with its own log
+# server port and hostname), the FAB auth manager with the admin user and the shop's roles
+# (scripts/fab_roles.py); the health wait ends with `celery inspect ping` (Airflow's Celery app), which
+# every worker must answer.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -28,6 +34,11 @@ START_TIMEOUT="${STACK_START_TIMEOUT:-300}"
 STOP_TIMEOUT="${STACK_STOP_TIMEOUT:-30}"
 SANDBOXES=(accurate iseller)
 AIRFLOW_SERVICES=(api-server scheduler dag-processor triggerer)
+WORKER_SERVICES=()
+if [ "$EXECUTOR" = celery ]; then
+    for ((i = 1; i <= WORKERS; i++)); do WORKER_SERVICES+=("celery-worker$i"); done
+    AIRFLOW_SERVICES+=("${WORKER_SERVICES[@]}")
+fi
 # A service restarted this many times during `up` is crash-looping: stop waiting and show its log.
 UP_MAX_RESTARTS=3
 # The marker every process of this stack carries (see the header).
@@ -258,7 +269,52 @@ wait_healthy() {
         fi
         sleep 2
     done
+    if [ "$EXECUTOR" = celery ]; then
+        deadline=$((SECONDS + START_TIMEOUT))
+        local ping
+        until ping="$(celery_ping 2>&1)"; do
+            for svc in "${WORKER_SERVICES[@]}"; do check_not_crash_looping "$svc"; done
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                for svc in "${WORKER_SERVICES[@]}"; do tail_log "$svc" 15; done
+                die "timed out after ${START_TIMEOUT}s waiting for $WORKERS Celery workers: $ping"
+            fi
+            sleep 2
+        done
+        summary+=" celery: $WORKERS workers answer ping"
+    fi
     log "Airflow healthy: $summary"
+}
+
+# `celery inspect ping` through Airflow's Celery app; 0 when every worker of this stack answers.
+celery_ping() {
+    local out want
+    out="$("$VENV/bin/celery" --app airflow.providers.celery.executors.celery_executor.app \
+        inspect ping --timeout 5 2>&1)" || { printf '%s\n' "$out" | tail -n 3; return 1; }
+    for ((want = 1; want <= WORKERS; want++)); do
+        if ! grep -q "worker$want@" <<<"$out"; then
+            echo "worker$want does not answer ping"
+            return 1
+        fi
+    done
+}
+
+# Under FAB: the admin user (created once; its password set to AIRFLOW_ADMIN_PASSWORD every time)
+# and the roles SyncOperator / SyncViewer (scripts/fab_roles.py, idempotent).
+fab_setup() {
+    local out
+    if out="$(airflow users list --output json 2>/dev/null)" && grep -q "\"username\": \"$AIRFLOW_ADMIN_USER\"" <<<"$out"; then
+        airflow users reset-password --username "$AIRFLOW_ADMIN_USER" \
+            --password "$AIRFLOW_ADMIN_PASSWORD" >>"$(logfile fab-setup)" 2>&1 \
+            || { tail_log fab-setup; die "could not set the password of $AIRFLOW_ADMIN_USER"; }
+    else
+        airflow users create --username "$AIRFLOW_ADMIN_USER" --password "$AIRFLOW_ADMIN_PASSWORD" \
+            --firstname Sync --lastname Admin --email "$AIRFLOW_ADMIN_USER@localhost" --role Admin \
+            >>"$(logfile fab-setup)" 2>&1 || { tail_log fab-setup; die "airflow users create failed"; }
+        log "FAB admin user $AIRFLOW_ADMIN_USER created"
+    fi
+    "$PYTHON" "$REPO/scripts/fab_roles.py" >>"$(logfile fab-setup)" 2>&1 \
+        || { tail_log fab-setup; die "scripts/fab_roles.py failed"; }
+    log "FAB roles SyncOperator and SyncViewer set up"
 }
 
 up() {
@@ -290,12 +346,28 @@ up() {
             die "airflow db migrate failed"
         fi
     fi
-    write_passwords_file
+    if [ "$EXECUTOR" = celery ]; then
+        bash "$REPO/scripts/redis.sh" start
+        start_service redis "$SYNC_REDIS_PORT" bash "$REPO/scripts/redis.sh" run
+        wait_until redis 30 bash "$REPO/scripts/redis.sh" ping
+    fi
+    if [ "$AIRFLOW__CORE__AUTH_MANAGER" = airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager ]; then
+        fab_setup
+    else
+        write_passwords_file
+    fi
     start_service api-server "$AIRFLOW_PORT" \
         airflow api-server --host "$AIRFLOW__API__HOST" --port "$AIRFLOW_PORT"
     start_service --liveness scheduler scheduler - airflow scheduler --skip-serve-logs
     start_service --liveness dag_processor dag-processor - airflow dag-processor
     start_service --liveness triggerer triggerer - airflow triggerer --skip-serve-logs
+    local i
+    for ((i = 1; i <= ${#WORKER_SERVICES[@]}; i++)); do
+        start_service "celery-worker$i" "$((WORKER_LOG_PORT_BASE + i - 1))" \
+            env SYNC_WORKER_HOSTNAME="127.0.1.$i" \
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$((WORKER_LOG_PORT_BASE + i - 1))" \
+            airflow celery worker --celery-hostname "worker$i@%h" --concurrency "$WORKER_CONCURRENCY"
+    done
 
     STACK_FAIL_ON_RESTARTS=1 wait_healthy
     "$PYTHON" "$REPO/scripts/seed.py" "$@"
@@ -322,7 +394,14 @@ stop_services() {
 
 down() {
     # Airflow first (it holds database connections), then the sandboxes, PostgreSQL last.
+    # Workers of any lane this checkout ran (a `down` without EXECUTOR=celery stops them too).
+    local workers=() f
+    for f in "$SYNC_RUN_DIR"/celery-worker*.pid; do
+        [ -e "$f" ] && workers+=("$(basename "$f" .pid)")
+    done
+    if [ "${#workers[@]}" -gt 0 ]; then stop_services "${workers[@]}"; fi
     stop_services triggerer dag-processor scheduler api-server
+    stop_services redis
     stop_services iseller-sandbox accurate-sandbox
     stop_services postgres-watchdog
     bash "$REPO/scripts/postgres.sh" stop
@@ -335,7 +414,14 @@ down() {
 status() {
     local rc=0 svc pid child restarts
     bash "$REPO/scripts/postgres.sh" status || rc=1
-    for svc in accurate-sandbox iseller-sandbox "${AIRFLOW_SERVICES[@]}" postgres-watchdog; do
+    local extra=() f
+    if [ "$EXECUTOR" = celery ] || [ -e "$SYNC_RUN_DIR/redis.pid" ]; then extra+=(redis); fi
+    for f in "$SYNC_RUN_DIR"/celery-worker*.pid; do
+        [ -e "$f" ] || continue
+        f="$(basename "$f" .pid)"
+        [[ " ${AIRFLOW_SERVICES[*]} " == *" $f "* ]] || extra+=("$f")
+    done
+    for svc in accurate-sandbox iseller-sandbox "${AIRFLOW_SERVICES[@]}" "${extra[@]}" postgres-watchdog; do
         restarts="$(restarts_of "$svc")"
         if [ -n "$restarts" ]; then
             # "<count> <time> <how>" -> "3 restarts, last 2026-01-01T00:00:00Z after exit code 1"

@@ -8,7 +8,9 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO" || exit 1
 
-ARTIFACTS="$REPO/test-artifacts"
+# SYNC_ARTIFACTS_DIR [test-artifacts]: where junit.xml and the logs go (.ci/run: one per lane).
+ARTIFACTS="${SYNC_ARTIFACTS_DIR:-test-artifacts}"
+case "$ARTIFACTS" in /*) ;; *) ARTIFACTS="$REPO/$ARTIFACTS" ;; esac
 mkdir -p "$ARTIFACTS"
 
 keep_running=0

@@ -218,24 +218,29 @@ def test_image_installs_exactly_the_runtime_pins() -> None:
     assert not {"pytest", "mypy", "ruff", "playwright"} & runtime
 
 
-def test_task_note_connection_signs_in_as_a_user_role_account(compose: dict[str, Any]) -> None:
-    """``airflow_api`` (task notes) logs in as a simple-auth-manager user with role ``user``."""
+def test_task_note_connection_signs_in_as_the_sync_operator_service_account(compose: dict[str, Any]) -> None:
+    """``airflow_api`` (task notes) logs in as a FAB user that airflow-init gives role SyncOperator."""
     env = compose["services"]["airflow-worker"]["environment"]
+    assert (
+        env["AIRFLOW__CORE__AUTH_MANAGER"]
+        == "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+    )
     conn = json.loads(interpolate_defaults(env["AIRFLOW_CONN_AIRFLOW_API"]))
     assert conn["conn_type"] == "http"
     assert conn["host"] == "http://airflow-apiserver:8080"
     assert "airflow-apiserver" in compose["services"]
-    users = dict(
-        entry.split(":", 1)
-        for entry in interpolate_defaults(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]).split(",")
-    )
-    assert users[conn["login"]] == "user"  # may edit task instances, not administer Airflow
-    assert list(users.values()).count("admin") == 1
     init_env = compose["services"]["airflow-init"]["environment"]
     assert interpolate_defaults(init_env["NOTES_USER"]) == conn["login"]
     assert "AIRFLOW_NOTES_PASSWORD:?" in init_env["NOTES_PASSWORD"]
     assert "AIRFLOW_NOTES_PASSWORD:?" in env["AIRFLOW_CONN_AIRFLOW_API"]
-    assert "/opt/airflow/bin/auth_passwords.py" in "\n".join(compose["services"]["airflow-init"]["command"])
+    assert "bash /opt/airflow/bin/fab_users.sh" in "\n".join(compose["services"]["airflow-init"]["command"])
+    script = (REPO / "scripts" / "compose" / "fab_users.sh").read_text()
+    assert "--role SyncOperator" in script and "--role Admin" in script
+    assert "python -m include.iseller_accurate.roles" in script
+    assert (
+        "COPY --chown=airflow:0 scripts/compose/fab_users.sh /opt/airflow/bin/fab_users.sh"
+        in (REPO / "Dockerfile").read_text()
+    )
 
 
 def _write_passwords(path: Path, **env: str) -> subprocess.CompletedProcess[str]:

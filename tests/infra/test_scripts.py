@@ -35,7 +35,11 @@ def test_ci_runs_make_test() -> None:
     assert ci.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in ci
     commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.startswith("#")]
-    assert any(re.fullmatch(r"make test( </dev/null)?", line) for line in commands), commands
+    assert any(re.fullmatch(r"make test( </dev/null)?( \|\| rc=1)?", line) for line in commands), commands
+    # The second lane: the Celery lane, with state of its own; the job fails when either lane failed.
+    assert any(line.startswith("make test EXECUTOR=celery ") for line in commands), commands
+    assert "SYNC_LOCAL_DIR=.local-celery" in ci
+    assert commands[-1] == '[ "$rc" = 0 ] && [ "${rc2:-0}" = 0 ]'
 
 
 def test_makefile_has_the_contract_targets() -> None:
