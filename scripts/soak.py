@@ -79,6 +79,15 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value if value is not None else 0))
 
 
+def read_json(answer: httpx.Response) -> Any:
+    """A sandbox's JSON answer with every number that has a fraction as ``Decimal``.
+
+    ``httpx``'s ``.json()`` reads them as ``float``, which turns 99999999999999.99 into
+    99999999999999.98: the verdict would then blame Accurate for an amount it holds exactly.
+    """
+    return json.loads(answer.content, parse_float=Decimal)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -145,7 +154,7 @@ class Soak:
             raise RuntimeError(
                 f"iSeller sandbox {method} {route}: HTTP {answer.status_code} {answer.text[:500]}"
             )
-        return answer.json()
+        return read_json(answer)
 
     def accurate(self, method: str, route: str, body: Any = None) -> Any:
         answer = self.http.request(method, f"{self.accurate_url}/_sandbox/{route}", json=body)
@@ -153,7 +162,7 @@ class Soak:
             raise RuntimeError(
                 f"Accurate sandbox {method} {route}: HTTP {answer.status_code} {answer.text[:500]}"
             )
-        return answer.json()
+        return read_json(answer)
 
     def api(self, fn: Callable[[], Any], what: str, attempts: int = 60) -> Any:
         """Call Airflow's REST API, riding out its own restarts (PostgreSQL, scheduler)."""

@@ -1,0 +1,55 @@
+"""The soak driver's own judging (scripts/soak.py), without a stack: it must read amounts exactly.
+
+The 2,000-document soak reported the order priced 99,999,999,999,999.99 as "posted as ...98": the
+Accurate sandbox held the amount exactly, but the driver read the sandbox's JSON through ``float``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_soak():
+    spec = importlib.util.spec_from_file_location("soak_driver", REPO / "scripts" / "soak.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("soak_driver", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def driver_with_sandbox_answer(soak, body: str):
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"})
+
+    driver = object.__new__(soak.Soak)  # no stack: only the HTTP plumbing is exercised
+    driver.http = httpx.Client(transport=httpx.MockTransport(answer))
+    driver.accurate_url = "http://accurate.test"
+    driver.iseller_url = "http://iseller.test"
+    return driver
+
+
+def test_sandbox_amounts_are_read_as_decimal_not_float():
+    soak = load_soak()
+    body = '{"d": [{"number": "SI/1", "totalAmount": 99999999999999.99, "totalPayment": 0.1}]}'
+    driver = driver_with_sandbox_answer(soak, body)
+    for read in (driver.accurate, driver.iseller):
+        record = read("GET", "records/sales-invoice")["d"][0]
+        assert soak.money(record["totalAmount"]) == Decimal("99999999999999.99")
+        assert soak.money(record["totalPayment"]) == Decimal("0.1")
+
+
+def test_an_exact_huge_invoice_is_judged_ok():
+    soak = load_soak()
+    driver = driver_with_sandbox_answer(soak, '{"d": [{"number": "SI/1", "totalAmount": 99999999999999.99}]}')
+    records = {"SI/1": driver.accurate("GET", "records/sales-invoice")["d"]}
+    expected = soak.Expected("order", "o1", "#1")
+    outcome = driver.check_one("sales_invoice", "SI/1", expected, records, {}, Decimal("99999999999999.99"))
+    assert outcome.verdict == "ok", outcome.detail
