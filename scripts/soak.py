@@ -506,7 +506,11 @@ class Soak:
         """Receive items and purchase returns saved in Accurate (signed API, through the faults)."""
         hook = AccurateHook()
         skus = [p.sku for p in SHOP.products if p.sku and p.in_accurate][:20]
-        for index in range(count):
+        # Numbered on from the receipts already made: this is called twice, and a number used again
+        # is answered "duplicate number" by Accurate (the first document stays, with other lines).
+        first = getattr(self, "receipt_numbers_used", 0)
+        self.receipt_numbers_used = first + count
+        for index in range(first, first + count):
             outlet = self.rng.choice(self.store_outlets)
             lines = [(s, self.rng.randrange(1, 6)) for s in self.rng.sample(skus, 2)]
             module = "purchase-return" if index % 5 == 4 else "receive-item"

@@ -53,3 +53,34 @@ def test_an_exact_huge_invoice_is_judged_ok():
     expected = soak.Expected("order", "o1", "#1")
     outcome = driver.check_one("sales_invoice", "SI/1", expected, records, {}, Decimal("99999999999999.99"))
     assert outcome.verdict == "ok", outcome.detail
+
+
+def test_receipts_made_in_two_batches_get_distinct_numbers(monkeypatch):
+    """The soak saves its Accurate receipts in two batches; the second reused the first's numbers, so
+    Accurate answered "duplicate number", kept the first documents, and the verdict compared 20
+    transfers with the lines of documents that were never saved ("unexplained")."""
+    import random
+
+    soak = load_soak()
+    saved: dict[str, dict] = {}
+
+    class Result:
+        def __init__(self, duplicate: bool) -> None:
+            self.ok, self.duplicate_number, self.reason = not duplicate, duplicate, ""
+
+    class FakeHook:
+        def save(self, module, record):
+            duplicate = record["number"] in saved
+            saved.setdefault(record["number"], record)
+            return Result(duplicate)
+
+    monkeypatch.setattr(soak, "AccurateHook", FakeHook)
+    driver = object.__new__(soak.Soak)
+    driver.rng, driver.tag, driver.expected = random.Random(1), "T", []
+    driver.store_outlets = soak.SHOP.outlets[:2]
+    driver.receipts(3)
+    driver.receipts(3)
+    numbers = [e.key for e in driver.expected]
+    assert len(numbers) == len(set(numbers)) == 6
+    for exp in driver.expected:  # what the verdict expects is what Accurate holds
+        assert [(d["itemNo"], d["quantity"]) for d in saved[exp.key]["detailItem"]] == exp.data["lines"]
