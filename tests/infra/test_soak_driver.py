@@ -84,3 +84,24 @@ def test_receipts_made_in_two_batches_get_distinct_numbers(monkeypatch):
     assert len(numbers) == len(set(numbers)) == 6
     for exp in driver.expected:  # what the verdict expects is what Accurate holds
         assert [(d["itemNo"], d["quantity"]) for d in saved[exp.key]["detailItem"]] == exp.data["lines"]
+
+
+def test_the_receipt_of_an_order_that_failed_alone_is_failed_with_its_reason_not_lost():
+    """An unreadable order is one failed ledger row (its invoice's); its receipt has no row of its own.
+    The 2,000-document run counted those 9 receipts as lost although the order failed with a reason."""
+    soak = load_soak()
+    driver = object.__new__(soak.Soak)
+    order = {
+        "order_reference": "#JKT01-7",
+        "total_amount": Decimal("15000"),
+        "transactions": [{"type": "sale", "status": "success", "amount": Decimal("15000")}],
+    }
+    reason = "order #JKT01-7: line 1 field quantity: 'abc' is not a number"
+    failed_row = {"status": "failed", "reason": reason}
+    exp = soak.Expected("order", "o7", "#JKT01-7", hostile='quantity "abc"')
+    outcomes = driver.judge_order(exp, order, {}, {"SI/JKT01-7": [failed_row]}, {})
+    assert [o.verdict for o in outcomes] == ["failed_with_reason", "failed_with_reason"]
+    assert "'abc'" in outcomes[1].detail
+    # with no trace of the order at all, both are still lost
+    outcomes = driver.judge_order(exp, order, {}, {}, {})
+    assert [o.verdict for o in outcomes] == ["lost", "lost"]
