@@ -431,3 +431,20 @@ def test_a_bad_order_date_fails_that_order_alone_in_a_shift_close_run(ledger, ba
     assert stored["order-2"]["status"] == "failed"
     assert "order_date" in stored["order-2"]["reason"]
     assert set(accurate.records["sales-invoice"]) == {"SI/JKT01-1", "SI/JKT01-3"}
+
+
+@pytest.mark.parametrize("total", ["1e400", "NaN", "Infinity", "abc"])
+def test_an_order_with_an_absurd_total_fails_alone(ledger, total):
+    """The soak's finding: an order whose total_amount was "1e400" was posted from its lines."""
+    iseller, accurate = FakeIseller(), FakeAccurate()
+    bad = order(2)
+    bad["total_amount"] = total
+    good = order(1)
+    good["total_amount"] = "15000"
+    iseller.orders = [good, bad]
+    extract(SalesStream(), iseller, ledger)
+    stored = rows(ledger)
+    assert stored["order-2"]["status"] == "failed"
+    assert "total_amount" in stored["order-2"]["reason"]
+    load(ledger, accurate, SalesStream(), iseller)
+    assert set(accurate.records["sales-invoice"]) == {"SI/JKT01-1"}

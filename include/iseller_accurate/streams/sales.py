@@ -891,6 +891,9 @@ def _read_order(raw: dict[str, Any], settings: SyncSettings, reader: Reader) -> 
             order[name] = reader.moment(raw.get(name), name)
     for name in ("total_discount_amount", "total_tax_amount"):
         order[name] = reader.number(raw.get(name), name)
+    if raw.get("total_amount") is not None:  # not posted (the invoice is built from the lines), but an
+        # order whose total is absurd ("1e400", "NaN") is not one to post: it fails alone, named.
+        order["total_amount"] = reader.number(raw.get("total_amount"), "total_amount", negative=True)
     order["rounding_amount"] = reader.number(raw.get("rounding_amount"), "rounding_amount", negative=True)
     details = raw.get("order_details") or []
     if not isinstance(details, list):
