@@ -805,10 +805,17 @@ class Soak:
             )
             self.note(f"repair: created item {missing.sku} in Accurate")
         bad_trigger_runs = {r.get("run_id") for r in self.hostile_trigger_refusals}
+        before = self.not_synced()
         for round_no in range(1, rounds + 1):
             failed = [(d, r) for d, r in self.failed_runs() if r not in bad_trigger_runs]
             if not failed:
                 break
+            if round_no > 1 and self.not_synced() == before:
+                # The last clear changed no document: what still fails, fails for its own reason
+                # (hostile data, a stock take behind it), and clearing again cannot change that.
+                self.note(f"clear round {round_no} skipped: the last one changed no document")
+                break
+            before = self.not_synced()
             self.note(
                 f"clear round {round_no}: {len(failed)} failed runs: clearing their failed tasks (REST API)"
             )
@@ -825,6 +832,17 @@ class Soak:
                     self.findings.append(f"clearing {dag_id} {run_id}: {exc}")
             self.wait_quiet(f"after clear round {round_no}")
         self.cleared_rounds = round_no
+
+    def not_synced(self) -> set[tuple[str, str, str]]:
+        """The soak's documents the ledger does not hold as synced: (type, number, status)."""
+        return {
+            (row["data_type"], row["target_number"] or row["source_key"], row["status"])
+            for row in self.ledger(
+                "SELECT data_type, target_number, source_key, status FROM sync.documents"
+                " WHERE status <> 'synced' AND first_seen_at >= %s",
+                self.started_at - timedelta(minutes=5),
+            )
+        }
 
     def catch_up(self) -> None:
         """What an operator does after an outage: the webhook catch-up, and a sales/transfer refresh."""

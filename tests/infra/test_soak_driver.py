@@ -105,3 +105,31 @@ def test_the_receipt_of_an_order_that_failed_alone_is_failed_with_its_reason_not
     # with no trace of the order at all, both are still lost
     outcomes = driver.judge_order(exp, order, {}, {}, {})
     assert [o.verdict for o in outcomes] == ["lost", "lost"]
+
+
+def test_the_operator_stops_clearing_when_a_clear_changed_no_document(monkeypatch):
+    """Clearing runs that fail for a reason of their own (hostile orders, a stock take behind one) again
+    and again took a minute per round; once a round changed no document the next cannot either."""
+    soak = load_soak()
+    driver = object.__new__(soak.Soak)
+    driver.expected, driver.hostile_trigger_refusals, driver.events = [], [], []
+    driver.t0, driver.kills, driver.findings = 0.0, soak.Counter(), []
+    cleared = []
+
+    class FakeAirflow:
+        def clear_task_instances(self, dag_id, run_id, **_):
+            cleared.append(run_id)
+
+    driver.airflow = FakeAirflow()
+    driver.api = lambda fn, _what: fn()
+    driver.failed_runs = lambda: [("iseller_sales_to_accurate", "manual__hostile")]
+    driver.wait_quiet = lambda _label: None
+    driver.not_synced = lambda: {("sales_invoice", "SI/JKT01-1096", "failed")}
+    driver.repair_and_clear()
+    assert cleared == ["manual__hostile"]  # one round, not three
+    # a round that changed something is followed by another
+    states = iter([{("a", "1", "failed")}, {("a", "1", "failed")}, set(), set(), set()])
+    driver.not_synced = lambda: next(states)
+    cleared.clear()
+    driver.repair_and_clear()
+    assert len(cleared) == 2
