@@ -133,3 +133,15 @@ def test_the_operator_stops_clearing_when_a_clear_changed_no_document(monkeypatc
     cleared.clear()
     driver.repair_and_clear()
     assert len(cleared) == 2
+
+
+def test_stock_takes_keep_off_the_outlet_of_the_hostile_orders_and_off_sby01():
+    """A soak stock take behind a hostile order stays blocked for good, and the stock opname end-to-end
+    test that runs after the CI soak then saw its own run end red (its refresh lists every blocked one)."""
+    soak = load_soak()
+    driver = soak.Soak(50, 0.1, 1, 0.0)  # the constructor only sets attributes: no stack needed
+    hostile = {driver.registers[0].outlet_id, driver.registers[1].outlet_id}
+    codes = {o.outlet_code for o in driver.take_outlets}
+    assert "SBY01" not in codes
+    assert not hostile & {o.outlet_id for o in driver.take_outlets}
+    assert driver.take_outlets  # still some outlet to count in
