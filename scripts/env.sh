@@ -176,6 +176,13 @@ export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="${AIRFLOW__SCHEDULER__SCHEDU
 export AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC="${AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC:-2}"
 export AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL="${AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL:-30}"
 export AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="${AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC:-2}"
+# A task whose worker died with it (kill -9, a scheduler or PostgreSQL restart) is failed (then
+# retried) after 60 s without a heartbeat instead of Airflow's 300 s. Live tasks heartbeat every 5 s
+# ([workers] min_heartbeat_interval) and stop themselves after 3 failed heartbeats, so 60 s does not
+# cut a live task short. Tasks orphaned by a restarted scheduler are looked for every 30 s, not 300 s.
+export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT:-60}"
+export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="${AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL:-5}"
+export AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL="${AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL:-30}"
 
 # --- connections (JSON form) ----------------------------------------------------------------------
 _sync_conn='{"conn_type":"postgres","host":"127.0.0.1","port":'"$SYNC_PG_PORT"',"schema":"sync_db",'

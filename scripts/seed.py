@@ -78,7 +78,11 @@ def seed_pool(af: Airflow, force: bool) -> None:
         af.check(af.request("POST", "/api/v2/pools", json={"name": POOL, **body}))
         say(f"pool {POOL} created ({POOL_SLOTS} slots)")
     elif force:
-        af.check(af.request("PATCH", f"/api/v2/pools/{POOL}", json=body))
+        # Airflow 3's PATCH checks the patched pool as a whole (pool name and include_deferred
+        # included), so send every field; include_deferred keeps the pool's current choice.
+        current = af.check(resp) or {}
+        whole = {"pool": POOL, **body, "include_deferred": bool(current.get("include_deferred", False))}
+        af.check(af.request("PATCH", f"/api/v2/pools/{POOL}", json=whole))
         say(f"pool {POOL} reset to {POOL_SLOTS} slots")
     else:
         af.check(resp)

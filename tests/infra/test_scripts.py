@@ -182,3 +182,33 @@ def test_embedded_postgres_start_is_idempotent_and_stops(tmp_path: Path) -> None
     assert subprocess.run(["bash", script, "status"], env=env, capture_output=True).returncode == 1
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(f"postgresql://airflow:airflow@127.0.0.1:{port}/postgres", connect_timeout=2)
+
+
+def test_env_detects_dead_tasks_quickly_with_options_airflow_knows(tmp_path: Path) -> None:
+    """A kill -9'd task (or one whose scheduler restarted) is noticed in a minute, not after 300 s.
+
+    The options must be real Airflow 3.3 options (a misspelt AIRFLOW__ variable is silently ignored)
+    and the timeout must stay well above the workers' heartbeat interval, so live tasks are not cut.
+    """
+    from airflow.configuration import conf
+
+    env = sourced_env(tmp_path)
+    options = {
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": (
+            "scheduler",
+            "task_instance_heartbeat_timeout",
+        ),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": (
+            "scheduler",
+            "task_instance_heartbeat_timeout_detection_interval",
+        ),
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": ("scheduler", "orphaned_tasks_check_interval"),
+    }
+    for variable, (section, key) in options.items():
+        assert variable in env, variable
+        assert conf.has_option(section, key), (section, key)
+    timeout = int(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"])
+    heartbeat = conf.getint("workers", "min_heartbeat_interval")
+    assert timeout <= 60
+    assert timeout >= 10 * heartbeat
+    assert float(env["AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL"]) <= 30

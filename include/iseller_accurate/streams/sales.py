@@ -54,6 +54,22 @@ def _within(value: Any, start: datetime, end: datetime) -> bool:
     return moment is not None and start <= moment <= end
 
 
+def _in_shift(order: Any, start: datetime, end: datetime) -> bool:
+    """Whether an order iSeller listed for a shift's register and times belongs to that shift.
+
+    An order whose ``order_date`` is missing or unreadable is kept: dropping it here would lose it
+    without a trace, and raising would fail the whole shift. Kept, it reaches the per-document
+    check, which fails that order alone with a reason naming its ``order_date``.
+    """
+    if not isinstance(order, dict):
+        return True
+    try:
+        moment = parse_time(order.get("order_date"))
+    except ValueError:  # FieldProblem
+        return True
+    return moment is None or start <= moment <= end
+
+
 def _shift_bounds(shift: dict[str, Any]) -> tuple[datetime, datetime]:
     opened, closed = parse_time(shift.get("open_date")), parse_time(shift.get("closed_date"))
     if opened is None or closed is None:
@@ -186,7 +202,7 @@ class SalesStream(Stream):
             outlet_id=shift.get("outlet_id") or ctx.params.get("outlet_id"),
         )
         orders = self._collect(pages)
-        return [o for o in orders if o.get("_only_refund") or _within(o.get("order_date"), start, end)]
+        return [o for o in orders if o.get("_only_refund") or _in_shift(o, start, end)]
 
     def _find_shift(self, ctx: ExtractContext) -> dict[str, Any]:
         """The closed shift the trigger's conf names; conf that cannot name one fails the run at once."""
