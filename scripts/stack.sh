@@ -303,12 +303,12 @@ celery_ping() {
 fab_setup() {
     local out
     if out="$(airflow users list --output json 2>/dev/null)" && grep -q "\"username\": \"$AIRFLOW_ADMIN_USER\"" <<<"$out"; then
-        airflow users reset-password --username "$AIRFLOW_ADMIN_USER" \
-            --password "$AIRFLOW_ADMIN_PASSWORD" >>"$(logfile fab-setup)" 2>&1 \
+        SYNC_CLI_PASSWORD="$AIRFLOW_ADMIN_PASSWORD" "$PYTHON" "$REPO/scripts/airflow_with_password.py" \
+            users reset-password --username "$AIRFLOW_ADMIN_USER" >>"$(logfile fab-setup)" 2>&1 \
             || { tail_log fab-setup; die "could not set the password of $AIRFLOW_ADMIN_USER"; }
     else
-        airflow users create --username "$AIRFLOW_ADMIN_USER" --password "$AIRFLOW_ADMIN_PASSWORD" \
-            --firstname Sync --lastname Admin --email "$AIRFLOW_ADMIN_USER@localhost" --role Admin \
+        SYNC_CLI_PASSWORD="$AIRFLOW_ADMIN_PASSWORD" "$PYTHON" "$REPO/scripts/airflow_with_password.py" \
+            users create --username "$AIRFLOW_ADMIN_USER" --firstname Sync --lastname Admin --email "$AIRFLOW_ADMIN_USER@localhost" --role Admin \
             >>"$(logfile fab-setup)" 2>&1 || { tail_log fab-setup; die "airflow users create failed"; }
         log "FAB admin user $AIRFLOW_ADMIN_USER created"
     fi

@@ -304,7 +304,8 @@ def test_up_after_a_partial_crash_keeps_the_other_users(stack: Stack) -> None:
     stack.run(STACK, "up")
     after = json.loads(passwords.read_text())
     assert after.get("ops") == "ops-password", f"`stack.sh up` dropped the other users: {sorted(after)}"
-    assert after.get("admin") == "admin"
+    admin = stack.env.get("AIRFLOW_ADMIN_USER", "admin")
+    assert after.get(admin) == stack.env.get("AIRFLOW_ADMIN_PASSWORD", "admin")
     assert passwords.stat().st_mode & 0o077 == 0
     stack.wait_healthy(timeout=120)
 
