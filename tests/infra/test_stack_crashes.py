@@ -144,7 +144,12 @@ class Stack:
         return [root, *descendants(root)]
 
     def api(self) -> AirflowAPI:
-        return AirflowAPI(base_url=f"http://127.0.0.1:{self.env['AIRFLOW_PORT']}")
+        # This stack's own login (the caller's AIRFLOW_* variables are not passed to it).
+        return AirflowAPI(
+            base_url=f"http://127.0.0.1:{self.env['AIRFLOW_PORT']}",
+            username=self.env.get("AIRFLOW_ADMIN_USER", "admin"),
+            password=self.env.get("AIRFLOW_ADMIN_PASSWORD", "admin"),
+        )
 
     def healthy(self) -> bool:
         probe = subprocess.run(
