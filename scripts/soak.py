@@ -850,12 +850,29 @@ class Soak:
             )
         }
 
+    def accurate_clock_offset(self) -> timedelta:
+        """How far the Accurate sandbox's clock is ahead of ours (other e2e tests move it forward)."""
+        return timedelta(seconds=float(self.accurate("GET", "clock").get("offset_seconds") or 0))
+
     def catch_up(self) -> None:
         """What an operator does after an outage: the webhook catch-up, and a sales/transfer refresh."""
+        # Accurate's history is dated by Accurate's clock. The scheduled catch-up reads windows of our
+        # clock, which real Accurate shares; when an earlier test moved the sandbox's clock forward, the
+        # operator backfills the soak's window in Accurate's time instead (the DAG's window conf).
+        offset = self.accurate_clock_offset()
+        history_conf: dict[str, str] = {}
+        if offset > timedelta(minutes=5):
+            history_conf = {
+                "window_start": iso(self.started_at + offset - timedelta(hours=1)),
+                "window_end": iso(datetime.now(UTC) + offset + timedelta(minutes=5)),
+            }
+            self.note(f"Accurate's clock is {offset} ahead: webhook catch-up over {history_conf}")
         runs = [
             (
                 MAINTENANCE,
-                self.api(lambda: self.airflow.trigger_dag(MAINTENANCE, conf={}), "trigger")["dag_run_id"],
+                self.api(
+                    lambda: self.airflow.trigger_dag(MAINTENANCE, conf=history_conf), "trigger"
+                )["dag_run_id"],
             ),
         ]
         window = {
