@@ -43,6 +43,13 @@ LOCAL_ONLY = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": (
         "90 s so the crash tests see a killed worker's task retried soon; production keeps Airflow's 300 s"
     ),
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": (
+        "5 s so the soak and crash tests see a dead task soon; production keeps Airflow's default"
+    ),
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": (
+        "30 s so tasks orphaned by a scheduler restart are adopted soon in tests; production keeps "
+        "Airflow's default"
+    ),
     "AIRFLOW__CORE__HOSTNAME_CALLABLE": (
         "the local workers share one machine and get 127.0.1.i as hostname; each compose worker is a "
         "container with a hostname of its own"
