@@ -21,6 +21,7 @@ from tests.e2e.airflow_api import AirflowAPI, skip_or_fail, stack_is_up
 
 E2E_DIR = Path(__file__).resolve().parent
 #: Runs after every other collected test: it scans what they left in logs, pages and databases.
+SOAK = E2E_DIR / "test_soak_e2e.py"
 RUN_LAST = E2E_DIR / "test_zz_secret_scan_e2e.py"
 
 
@@ -28,8 +29,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if E2E_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
-    # A stable sort: every other test keeps its place.
-    items.sort(key=lambda item: Path(str(item.path)).resolve() == RUN_LAST)
+    # A stable sort: every other test keeps its place. The soak goes after every other end-to-end test
+    # (it leaves stock and prerequisites a later stock-opname test would trip over), the secret scan
+    # after the soak (it scans what all of them left).
+    def order(item: pytest.Item) -> int:
+        path = Path(str(item.path)).resolve()
+        return 2 if path == RUN_LAST else 1 if path == SOAK else 0
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session")
