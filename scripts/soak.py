@@ -65,6 +65,8 @@ OPNAME = "iseller_stock_opname_to_accurate"
 INGEST = "accurate_webhooks_to_iseller"
 MAINTENANCE = "accurate_webhook_maintenance"
 DAGS = (SALES, TRANSFERS, OPNAME, INGEST, MAINTENANCE)
+#: Orders per `orders/bulk` call of the iSeller sandbox.
+BULK_CHUNK = 500
 SETTINGS_KEY = "iseller_accurate_settings"
 ACTIVE_RUN_STATES = ("queued", "running")
 SHOP = build_demo_shop(int(os.environ.get("DEMO_SEED", "42")))
@@ -281,22 +283,25 @@ class Soak:
             size = left if index == len(registers) - 1 else min(per, left)
             if size <= 0:
                 break
-            answer = self.iseller(
-                "POST",
-                "orders/bulk",
-                {
-                    "count": size,
-                    "register_id": register.register_id,
-                    "outlet_id": register.outlet_id,
-                    "seed": self.rng.randrange(1 << 30),
-                    "send_webhooks": webhooks,
-                    "include_ids": True,
-                },
-            )
-            for order_id in answer["order_ids"]:
-                self.expected.append(Expected("order", order_id, "", mode))
-                ids.append(order_id)
             left -= size
+            while size > 0:  # in chunks: one sandbox call stays short at any SOAK_DOCS
+                chunk = min(size, BULK_CHUNK)
+                size -= chunk
+                answer = self.iseller(
+                    "POST",
+                    "orders/bulk",
+                    {
+                        "count": chunk,
+                        "register_id": register.register_id,
+                        "outlet_id": register.outlet_id,
+                        "seed": self.rng.randrange(1 << 30),
+                        "send_webhooks": webhooks,
+                        "include_ids": True,
+                    },
+                )
+                for order_id in answer["order_ids"]:
+                    self.expected.append(Expected("order", order_id, "", mode))
+                    ids.append(order_id)
         return ids
 
     def order(
@@ -870,9 +875,9 @@ class Soak:
         runs = [
             (
                 MAINTENANCE,
-                self.api(
-                    lambda: self.airflow.trigger_dag(MAINTENANCE, conf=history_conf), "trigger"
-                )["dag_run_id"],
+                self.api(lambda: self.airflow.trigger_dag(MAINTENANCE, conf=history_conf), "trigger")[
+                    "dag_run_id"
+                ],
             ),
         ]
         window = {

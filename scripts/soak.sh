@@ -7,33 +7,14 @@
 set -uo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$REPO"
+cd "$REPO" || exit 1
 
 ARTIFACTS="$REPO/test-artifacts"
 mkdir -p "$ARTIFACTS"
 
-keep_running=0
-if bash "$REPO/scripts/stack.sh" status >/dev/null 2>&1; then
-    keep_running=1
-    echo "[soak] the stack is already running: using it, and leaving it running afterwards"
-fi
-
-finish() {
-    local rc=$?
-    rm -rf "$ARTIFACTS/soak-logs"
-    cp -r "$SYNC_LOG_DIR" "$ARTIFACTS/soak-logs" 2>/dev/null || true
-    if [ "$keep_running" = 0 ]; then
-        bash "$REPO/scripts/stack.sh" down || true
-    fi
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM HUP
-
-if ! bash "$REPO/scripts/stack.sh" up; then
-    echo "[soak] ERROR: the stack did not start; logs in $ARTIFACTS/soak-logs" >&2
-    exit 3
-fi
+# shellcheck source=scripts/stack_run.sh
+. "$REPO/scripts/stack_run.sh"
+stack_run soak "$ARTIFACTS/soak-logs"
 
 "$VENV/bin/python" "$REPO/scripts/soak.py" \
     --docs "${SOAK_DOCS:-2000}" --faults "${SOAK_FAULTS:-0.10}" --executor "${EXECUTOR:-local}" \

@@ -13,29 +13,9 @@ ARTIFACTS="${SYNC_ARTIFACTS_DIR:-test-artifacts}"
 case "$ARTIFACTS" in /*) ;; *) ARTIFACTS="$REPO/$ARTIFACTS" ;; esac
 mkdir -p "$ARTIFACTS"
 
-keep_running=0
-if bash "$REPO/scripts/stack.sh" status >/dev/null 2>&1; then
-    keep_running=1
-    echo "[test] the stack is already running: using it, and leaving it running afterwards"
-fi
-
-# shellcheck disable=SC2317  # run by the EXIT trap
-finish() {
-    local rc=$?
-    rm -rf "$ARTIFACTS/logs"
-    cp -r "$SYNC_LOG_DIR" "$ARTIFACTS/logs" 2>/dev/null || true
-    if [ "$keep_running" = 0 ]; then
-        bash "$REPO/scripts/stack.sh" down || true
-    fi
-    exit "$rc"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM HUP
-
-if ! bash "$REPO/scripts/stack.sh" up; then
-    echo "[test] ERROR: the stack did not start; logs in $ARTIFACTS/logs" >&2
-    exit 3
-fi
+# shellcheck source=scripts/stack_run.sh
+. "$REPO/scripts/stack_run.sh"
+stack_run test "$ARTIFACTS/logs"
 
 export SYNC_STACK_REQUIRED=1
 start=$SECONDS

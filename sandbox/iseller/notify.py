@@ -33,6 +33,10 @@ from .jsonutil import dumps
 RETRY_DELAYS = (0.5, 1.5)
 #: Seconds before each retry of the shift-close hook (bounded: 7 attempts over about 2.5 minutes).
 HOOK_RETRY_DELAYS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+#: Order webhooks in flight at once. iSeller's own sending rate is not published (an assumption):
+#: without a bound, ringing up thousands of orders at once opened thousands of connections to the
+#: receiver and starved the sandbox's own API (its next request timed out after 120 s).
+MAX_DELIVERIES_IN_FLIGHT = 16
 #: Answers of Airflow that may pass later: the DAG is not loaded yet (404), overload, server errors.
 RETRIABLE_STATUS = frozenset({404, 408, 425, 429}) | frozenset(range(500, 600))
 
@@ -94,8 +98,9 @@ class ShiftCloseHookConfig:
 class Notifier:
     """Sends order webhooks in the background and calls the shift-close hook."""
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 10.0, in_flight: int = MAX_DELIVERIES_IN_FLIGHT) -> None:
         self.webhook = WebhookConfig()
+        self._slots = asyncio.Semaphore(in_flight)
         self.hook: ShiftCloseHookConfig | None = None
         self.deliveries: list[dict[str, Any]] = []
         self.hook_calls: list[dict[str, Any]] = []
@@ -126,41 +131,55 @@ class Notifier:
         self, delivery_id: int, event: str, url: str, api_key: str, payload: dict[str, Any]
     ) -> None:
         body = dumps(payload).encode("utf-8")
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            for attempt in range(1, len(RETRY_DELAYS) + 2):
-                timestamp = webhook_timestamp()
-                signature = webhook_signature(api_key, body, timestamp)
-                record: dict[str, Any] = {
-                    "delivery_id": delivery_id,
-                    "attempt": attempt,
-                    "event": event,
-                    "order_id": payload.get("order_id"),
-                    "url": url,
-                    "timestamp": timestamp,
-                    "signature": signature,
-                    "payload": payload,
-                    "status_code": None,
-                    "error": None,
-                    "success": False,
-                }
-                try:
-                    response = await client.post(
-                        url,
-                        content=body,
-                        headers={
-                            "Content-Type": "application/json",
-                            "Timestamp": timestamp,
-                            "Signature": signature,
-                        },
-                    )
-                    record["status_code"] = response.status_code
-                    record["success"] = response.is_success
-                except httpx.HTTPError as error:
-                    record["error"] = f"{type(error).__name__}: {error}"
-                self.deliveries.append(record)
-                if record["success"] or attempt > len(RETRY_DELAYS):
-                    return
-                await asyncio.sleep(RETRY_DELAYS[attempt - 1])
+        for attempt in range(1, len(RETRY_DELAYS) + 2):
+            async with self._slots:  # the Timestamp is taken once a slot is free: never stale on arrival
+                record = await self._attempt(delivery_id, attempt, event, url, api_key, payload, body)
+            self.deliveries.append(record)
+            if record["success"] or attempt > len(RETRY_DELAYS):
+                return
+            await asyncio.sleep(RETRY_DELAYS[attempt - 1])
+
+    async def _attempt(
+        self,
+        delivery_id: int,
+        attempt: int,
+        event: str,
+        url: str,
+        api_key: str,
+        payload: dict[str, Any],
+        body: bytes,
+    ) -> dict[str, Any]:
+        timestamp = webhook_timestamp()
+        signature = webhook_signature(api_key, body, timestamp)
+        record: dict[str, Any] = {
+            "delivery_id": delivery_id,
+            "attempt": attempt,
+            "event": event,
+            "order_id": payload.get("order_id"),
+            "url": url,
+            "timestamp": timestamp,
+            "signature": signature,
+            "payload": payload,
+            "status_code": None,
+            "error": None,
+            "success": False,
+        }
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(
+                    url,
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "Timestamp": timestamp,
+                        "Signature": signature,
+                    },
+                )
+            record["status_code"] = response.status_code
+            record["success"] = response.is_success
+        except httpx.HTTPError as error:
+            record["error"] = f"{type(error).__name__}: {error}"
+        return record
 
     def cancel_hook_retries(self) -> None:
         """Stop retrying earlier shift closes (the hook was reconfigured or the sandbox reset)."""
