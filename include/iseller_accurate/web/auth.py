@@ -7,12 +7,13 @@
   pages redirect to Airflow's login.
 - A user sees only the rows of DAGs whose task instances the auth manager lets them read.
 - Actions (Refresh, Re-post) call Airflow's REST API with the signed-in user's own token
-  (:func:`user_token`), so Airflow checks their permission and audits the action under their name.
+  (:data:`Actor`), so Airflow checks their permission and audits the action under their name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -75,15 +76,26 @@ def require_json(request: Request, what: str) -> None:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send the {what} request as JSON")
 
 
-def user_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
-    """The signed-in user's own token (bearer header, else the UI's cookie), to act as them."""
+@dataclass(frozen=True)
+class Acting:
+    """The signed-in user and their own token (bearer header, else the UI's cookie), to act as them."""
+
+    user: Any
+    token: str
+
+
+async def _acting(request: Request, user: ApiUser, credentials: Credentials) -> Acting:
     if credentials and credentials.scheme.lower() == "bearer":
         token: str | None = credentials.credentials
     else:
         token = request.cookies.get(COOKIE_NAME_JWT_TOKEN)
     if not token:  # pragma: no cover - get_user succeeded, so a credential was there
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
-    return token
+    return Acting(user, token)
+
+
+#: Dependency of the actions (Refresh, Re-post): 401/403 like :data:`ApiUser`.
+Actor = Annotated[Acting, Depends(_acting)]
 
 
 def list_scope(user: Any, spec: TableSpec) -> Scope:

@@ -249,20 +249,13 @@ def _list_page(spec: TableSpec, doc: str) -> Any:
     return page
 
 
-router.add_api_route(
-    "/sync-status",
-    _list_page(DOCUMENTS, "Sync Status: iSeller-to-Accurate documents."),
-    methods=["GET"],
-    response_class=HTMLResponse,
-    name="operator_sync_status",
-)
-router.add_api_route(
-    "/webhook-log",
-    _list_page(WEBHOOK_EVENTS, "Webhook Log: Accurate-to-iSeller events."),
-    methods=["GET"],
-    response_class=HTMLResponse,
-    name="operator_webhook_log",
-)
+for _path, _spec, _name, _doc in (
+    ("/sync-status", DOCUMENTS, "operator_sync_status", "Sync Status: iSeller-to-Accurate documents."),
+    ("/webhook-log", WEBHOOK_EVENTS, "operator_webhook_log", "Webhook Log: Accurate-to-iSeller events."),
+):
+    router.add_api_route(
+        _path, _list_page(_spec, _doc), methods=["GET"], response_class=HTMLResponse, name=_name
+    )
 
 
 @router.get("/run", name="operator_run_documents")

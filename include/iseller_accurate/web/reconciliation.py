@@ -293,16 +293,10 @@ class RepostRequest(BaseModel):
 
 
 @router.post("/api/reconciliation/repost", name="operator_api_reconciliation_repost")
-def repost(
-    body: RepostRequest,
-    request: Request,
-    user: auth.ApiUser,
-    credentials: auth.Credentials,
-) -> JSONResponse:
+def repost(body: RepostRequest, request: Request, actor: auth.Actor) -> JSONResponse:
     """Trigger the reconciliation DAG, as the signed-in user, to re-post and check those days again."""
     auth.require_json(request, "re-post")
-    _check_access(user)
-    token = auth.user_token(request, credentials)
+    _check_access(actor.user)
     with shared.ledger() as conn:
         diffs = store.differences_by_id(conn, body.ids)
     wrong = [d["id"] for d in diffs if d["class"] != "missing_in_accurate"]
@@ -311,7 +305,7 @@ def repost(
             status.HTTP_400_BAD_REQUEST,
             "only current 'missing in Accurate' differences can be re-posted; reload the page",
         )
-    return JSONResponse(trigger_repost(diffs, shared.airflow_api_url(request), token))
+    return JSONResponse(trigger_repost(diffs, shared.airflow_api_url(request), actor.token))
 
 
 def trigger_repost(

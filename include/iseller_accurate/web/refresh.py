@@ -36,20 +36,15 @@ class RefreshRequest(BaseModel):
 
 
 @router.post("/api/refresh", name="operator_api_refresh")
-def refresh(
-    body: RefreshRequest,
-    request: Request,
-    user: auth.ApiUser,
-    credentials: auth.Credentials,
-) -> JSONResponse:
+def refresh(body: RefreshRequest, request: Request, actor: auth.Actor) -> JSONResponse:
     """Clear, as the signed-in user, the failed task instances owning the selected rows."""
     auth.require_json(request, "refresh")
     spec = listing.SPECS[body.kind]
-    token = auth.user_token(request, credentials)
-    scope = auth.list_scope(user, spec)
+    scope = auth.list_scope(actor.user, spec)
     with shared.ledger() as conn:
         rows = listing.rows_by_id(conn, spec, body.ids, scope)
-    result = clear_owners(rows, spec, shared.airflow_api_url(request), token, page_name=page_title(spec))
+    api_url = shared.airflow_api_url(request)
+    result = clear_owners(rows, spec, api_url, actor.token, page_name=page_title(spec))
     return JSONResponse(result)
 
 
