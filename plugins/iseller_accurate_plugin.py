@@ -14,6 +14,7 @@ from include.iseller_accurate.web.preflight import external_views as preflight_v
 from include.iseller_accurate.web.preflight import router as preflight_router
 from include.iseller_accurate.web.reconciliation import external_view as reconciliation_view
 from include.iseller_accurate.web.reconciliation import router as reconciliation_router
+from include.iseller_accurate.web.static import mount as mount_static
 
 integrations = FastAPI(
     title="iSeller-Accurate integration",
@@ -24,6 +25,7 @@ integrations.include_router(accurate_router)
 integrations.include_router(operator_pages_router)
 integrations.include_router(reconciliation_router)
 integrations.include_router(preflight_router)
+mount_static(integrations)
 
 
 class IsellerAccuratePlugin(AirflowPlugin):

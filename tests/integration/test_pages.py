@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from include.iseller_accurate.ledger import connect, migrate
 from include.iseller_accurate.settings import SyncSettings
-from include.iseller_accurate.web import listing, pages
+from include.iseller_accurate.web import listing, pages, shared
 
 ROWS = 100_000
 SALES_DAG = "iseller_sales_to_accurate"
@@ -151,12 +151,12 @@ def client(big_ledger: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestCli
     manager = _AuthManager()
     monkeypatch.setattr(security, "get_auth_manager", lambda: manager)
     monkeypatch.setattr(airflow_app, "get_auth_manager", lambda: manager)
-    monkeypatch.setattr(pages, "dsn_from_connection", lambda *a, **k: big_ledger)
+    monkeypatch.setattr(shared, "dsn_from_connection", lambda *a, **k: big_ledger)
     settings = SyncSettings.model_validate(
         {"outlets": {f"outlet-{i}": {"name": f"Toko {i}", "branch": "B", "warehouse": "W"} for i in range(4)}}
     )
-    monkeypatch.setattr(pages, "_settings", lambda: (settings, None))
-    monkeypatch.setattr(pages, "airflow_api_url", lambda request: AIRFLOW)
+    monkeypatch.setattr(shared, "settings", lambda: (settings, None))
+    monkeypatch.setattr(shared, "airflow_api_url", lambda request: AIRFLOW)
     sub = FastAPI()
     sub.include_router(pages.router)
     root = FastAPI()

@@ -23,7 +23,6 @@ from include.iseller_accurate.clients import (
     IsellerHook,
     LocalRateLimiter,
     clear_discovery_cache,
-    clear_token_cache,
 )
 from include.iseller_accurate.ledger import connect, migrate
 from include.iseller_accurate.preflight import (
@@ -36,7 +35,6 @@ from include.iseller_accurate.preflight import (
 )
 from include.iseller_accurate.settings import parse_settings
 from sandbox.demo_shop import build_demo_shop
-from tests.sandbox_process import run_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -48,46 +46,9 @@ NOT_IN_ACCURATE = next(p for p in SHOP.products if not p.in_accurate)
 RENAMED = SHOP.product_by_sku("BRG-0001")
 
 
-@pytest.fixture(scope="module")
-def accurate_url() -> Iterator[str]:
-    with run_sandbox("sandbox.accurate", "--seed", "42", timeout=60) as server:
-        yield server.base_url
-
-
-@pytest.fixture(scope="module")
-def iseller_url() -> Iterator[str]:
-    with run_sandbox("sandbox.iseller", "--seed", "42", timeout=60) as server:
-        yield server.base_url
-
-
 @pytest.fixture
-def hooks(accurate_url: str, iseller_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    httpx.post(f"{accurate_url}/_sandbox/reset", json={"seed": 42}, timeout=10).raise_for_status()
-    httpx.post(f"{iseller_url}/_sandbox/reset", json={"seed": 42}, timeout=10).raise_for_status()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ACCURATE_API",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": accurate_url,
-                "password": "sandbox-api-token",
-                "extra": {"signature_secret": "sandbox-signature-secret"},
-            }
-        ),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ISELLER_API",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": iseller_url,
-                "login": "sandbox-client",
-                "password": "sandbox-secret",
-            }
-        ),
-    )
-    clear_discovery_cache()
-    clear_token_cache()
+def hooks(sandbox_connections: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    accurate_url, iseller_url = sandbox_connections
     accurate = AccurateHook(rate_limiter=LocalRateLimiter(), max_retries=2)
     iseller = IsellerHook()
     # Every iSeller call the preflight makes, with the hook's own read/write flag.

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from include.iseller_accurate.ledger import connect, migrate
 from include.iseller_accurate.preflight import DAG_ID, PreflightResult, Problem, save_result
-from include.iseller_accurate.web import pages
+from include.iseller_accurate.web import pages, shared
 from include.iseller_accurate.web import preflight as preflight_page
 from tests.integration.test_pages import _AuthManager, _User
 
@@ -31,8 +31,8 @@ def client(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestC
     manager.users["preflight"] = _User("preflight", {DAG_ID})
     monkeypatch.setattr(security, "get_auth_manager", lambda: manager)
     monkeypatch.setattr(airflow_app, "get_auth_manager", lambda: manager)
-    monkeypatch.setattr(pages, "dsn_from_connection", lambda *a, **k: pg_dsn)
-    monkeypatch.setattr(pages, "_migrated", threading.Event())
+    monkeypatch.setattr(shared, "dsn_from_connection", lambda *a, **k: pg_dsn)
+    monkeypatch.setattr(shared, "_migrated", threading.Event())
     sub = FastAPI()
     sub.include_router(pages.router)
     sub.include_router(preflight_page.router)

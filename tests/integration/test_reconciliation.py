@@ -10,7 +10,6 @@ nothing elsewhere.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,12 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from include.iseller_accurate.clients import (
-    AccurateHook,
-    IsellerHook,
-    LocalRateLimiter,
-    clear_discovery_cache,
-)
+from include.iseller_accurate.clients import AccurateHook, IsellerHook, LocalRateLimiter
 from include.iseller_accurate.ledger import Ledger, RunRef, connect, migrate
 from include.iseller_accurate.pipeline import ExtractContext, Loader, extract_documents
 from include.iseller_accurate.reconciliation import run as recon
@@ -32,8 +26,6 @@ from include.iseller_accurate.reconciliation import store
 from include.iseller_accurate.settings import parse_settings
 from include.iseller_accurate.streams.sales import SalesStream
 from sandbox.demo_shop import build_demo_shop
-from tests.sandbox.accurate_fixtures import run_accurate_server
-from tests.sandbox.iseller_fixtures import run_iseller_server
 
 SHOP = build_demo_shop(42)
 SETTINGS = parse_settings(SHOP.settings())
@@ -44,42 +36,8 @@ SYNC_START = datetime(2026, 11, 25, 2, tzinfo=UTC)  # 09:00 in Jakarta
 SYNC_END = datetime(2026, 11, 25, 4, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[str, str]]:
-    with run_accurate_server("--seed", "42") as accurate, run_iseller_server(42) as iseller:
-        yield accurate.base_url, iseller.base_url
-
-
 @pytest.fixture
-def hooks(
-    servers: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[IsellerHook, AccurateHook]]:
-    accurate_url, iseller_url = servers
-    httpx.post(f"{accurate_url}/_sandbox/reset", json={"seed": 42}, timeout=10).raise_for_status()
-    httpx.post(f"{iseller_url}/_sandbox/reset", json={"seed": 42}, timeout=10).raise_for_status()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ACCURATE_API",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": accurate_url,
-                "password": "sandbox-api-token",
-                "extra": {"signature_secret": "sandbox-signature-secret"},
-            }
-        ),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ISELLER_API",
-        json.dumps(
-            {
-                "conn_type": "http",
-                "host": iseller_url,
-                "login": "sandbox-client",
-                "password": "sandbox-secret",
-            }
-        ),
-    )
-    clear_discovery_cache()
+def hooks(sandbox_connections: tuple[str, str]) -> Iterator[tuple[IsellerHook, AccurateHook]]:
     iseller, accurate = IsellerHook(), AccurateHook(rate_limiter=LocalRateLimiter(), max_retries=4)
     yield iseller, accurate
     iseller.close()
@@ -126,8 +84,8 @@ def _ref(order: dict[str, Any]) -> str:
     return str(order["order_reference"]).lstrip("#")
 
 
-def test_four_differences_classified_and_repost_is_exactly_once(servers, hooks, ledger):
-    accurate_url, iseller_url = servers
+def test_four_differences_classified_and_repost_is_exactly_once(sandbox_urls, hooks, ledger):
+    accurate_url, iseller_url = sandbox_urls
     iseller, accurate = hooks
     kept = _order(iseller_url, "BRG-0001", SYNC_START + timedelta(minutes=10))
     unpaid = _order(iseller_url, "BRG-0002", SYNC_START + timedelta(minutes=20), paid=False)
@@ -242,8 +200,8 @@ def test_four_differences_classified_and_repost_is_exactly_once(servers, hooks, 
     assert row is not None and row["status"] == "green" and row["differences"] == 0
 
 
-def test_not_synced_documents_are_classified_with_their_reason(servers, hooks, ledger):
-    _, iseller_url = servers
+def test_not_synced_documents_are_classified_with_their_reason(sandbox_urls, hooks, ledger):
+    _, iseller_url = sandbox_urls
     iseller, accurate = hooks
     _order(iseller_url, "BRG-0001", SYNC_START + timedelta(minutes=5))
     run = RunRef("iseller_sales_to_accurate", "manual__extract_only", "extract")
@@ -273,8 +231,8 @@ def _align_accurate_stock(accurate_url: str, iseller: IsellerHook) -> None:
         httpx.post(f"{accurate_url}/_sandbox/items", json=item, timeout=10).raise_for_status()
 
 
-def test_stock_difference_in_one_warehouse_and_explained_one(servers, hooks, ledger):
-    accurate_url, iseller_url = servers
+def test_stock_difference_in_one_warehouse_and_explained_one(sandbox_urls, hooks, ledger):
+    accurate_url, iseller_url = sandbox_urls
     iseller, accurate = hooks
     in_accurate = {p.sku for p in SHOP.products if p.sku and p.in_accurate}
     _align_accurate_stock(accurate_url, iseller)
@@ -317,7 +275,7 @@ class _RefusingAccurate:
         raise RuntimeError("Accurate refused the credentials")
 
 
-def test_a_side_that_cannot_be_read_marks_the_days_with_the_reason(servers, hooks, ledger):
+def test_a_side_that_cannot_be_read_marks_the_days_with_the_reason(sandbox_urls, hooks, ledger):
     iseller, _ = hooks
     with pytest.raises(RuntimeError, match="refused"):
         _reconcile(ledger, iseller, _RefusingAccurate())
@@ -349,10 +307,10 @@ def test_malformed_iseller_dates_do_not_stop_the_days_totals():
     assert totals[("o", DAY)]["refunds"] == 0
 
 
-def test_a_repost_the_loader_could_not_finish_is_posted_by_the_retry(servers, hooks, ledger):
+def test_a_repost_the_loader_could_not_finish_is_posted_by_the_retry(sandbox_urls, hooks, ledger):
     """Accurate fails while the re-post is sent: the row stays failed on the run; the task's retry
     (or Refresh) posts it, still once."""
-    accurate_url, iseller_url = servers
+    accurate_url, iseller_url = sandbox_urls
     iseller, accurate = hooks
     order = _order(iseller_url, "BRG-0002", SYNC_START + timedelta(minutes=20), paid=False)
     assert not _sync(ledger, iseller, accurate, SYNC_START, SYNC_END, "manual__sync").failed

@@ -22,7 +22,7 @@ from include.iseller_accurate.ledger import Document, Ledger, connect, migrate
 from include.iseller_accurate.reconciliation import store
 from include.iseller_accurate.reconciliation.sales import DayResult, Difference
 from include.iseller_accurate.settings import SyncSettings
-from include.iseller_accurate.web import pages
+from include.iseller_accurate.web import pages, shared
 from include.iseller_accurate.web import reconciliation as page
 from tests.integration.test_pages import _AuthManager, _User
 
@@ -108,7 +108,7 @@ def client(filled, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     manager.users["sales"] = _User("sales", {"iseller_sales_to_accurate"})
     monkeypatch.setattr(security, "get_auth_manager", lambda: manager)
     monkeypatch.setattr(airflow_app, "get_auth_manager", lambda: manager)
-    monkeypatch.setattr(pages, "dsn_from_connection", lambda *a, **k: filled["dsn"])
+    monkeypatch.setattr(shared, "dsn_from_connection", lambda *a, **k: filled["dsn"])
     settings = SyncSettings.model_validate(
         {
             "outlets": {
@@ -117,8 +117,8 @@ def client(filled, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
             }
         }
     )
-    monkeypatch.setattr(pages, "_settings", lambda: (settings, None))
-    monkeypatch.setattr(pages, "airflow_api_url", lambda request: AIRFLOW)
+    monkeypatch.setattr(shared, "settings", lambda: (settings, None))
+    monkeypatch.setattr(shared, "airflow_api_url", lambda request: AIRFLOW)
     sub = FastAPI()
     sub.include_router(pages.router)
     sub.include_router(page.router)

@@ -49,6 +49,9 @@ class TableSpec:
     run_link_table: str | None = None
 
 
+#: Last columns of both lists: when the row last changed and the task instance that last handled it.
+_OWNER_COLUMNS = ("updated_at", "dag_id", "run_id", "task_id", "map_index", "try_number")
+
 DOCUMENTS = TableSpec(
     kind="documents",
     table="documents",
@@ -69,12 +72,7 @@ DOCUMENTS = TableSpec(
         "attempts",
         "last_attempt_at",
         "synced_at",
-        "updated_at",
-        "dag_id",
-        "run_id",
-        "task_id",
-        "map_index",
-        "try_number",
+        *_OWNER_COLUMNS,
     ),
     statuses=("failed", "blocked", "pending", "posting", "synced", "skipped"),
     attention=("failed", "blocked"),
@@ -105,12 +103,7 @@ WEBHOOK_EVENTS = TableSpec(
         "last_attempt_at",
         "processed_at",
         "iseller_reference",
-        "updated_at",
-        "dag_id",
-        "run_id",
-        "task_id",
-        "map_index",
-        "try_number",
+        *_OWNER_COLUMNS,
     ),
     statuses=("failed", "pending", "processing", "done", "ignored"),
     attention=("failed",),

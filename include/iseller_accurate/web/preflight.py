@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from include.iseller_accurate import preflight
 from include.iseller_accurate.airflow_internals import may_read_task_instances
-from include.iseller_accurate.web import pages
+from include.iseller_accurate.web import auth, shared
 
-router = APIRouter(prefix=pages.PAGES_PREFIX)
+router = APIRouter(prefix=shared.PAGES_PREFIX)
 #: Earlier runs listed under the result.
 HISTORY = 20
 STATUS_LABELS = {"clean": "Clean", "warnings": "Warnings only", "failed": "Problems found"}
@@ -27,18 +27,7 @@ STATUS_LABELS = {"clean": "Clean", "warnings": "Warnings only", "failed": "Probl
 
 def external_views() -> list[dict[str, Any]]:
     """The page's entry in the Airflow UI navigation (Browse > Preflight)."""
-    base = f"{pages.airflow_root_path()}{pages.APP_PREFIX.strip('/')}{pages.PAGES_PREFIX}"
-    return [
-        {
-            "name": "Preflight",
-            "href": f"{base}/preflight",
-            "url_route": "preflight",
-            "destination": "nav",
-            "category": "browse",
-            "icon": f"{base}/static/preflight.svg",
-            "icon_dark_mode": f"{base}/static/preflight-dark.svg",
-        }
-    ]
+    return [shared.nav_view("Preflight", "preflight", "preflight")]
 
 
 def _may_read(user: Any) -> bool:
@@ -47,7 +36,7 @@ def _may_read(user: Any) -> bool:
 
 
 def _runs() -> list[dict[str, Any]]:
-    with pages._ledger() as conn:
+    with shared.ledger() as conn:
         return preflight.recent_results(conn, HISTORY)
 
 
@@ -60,18 +49,13 @@ def _present(run: dict[str, Any]) -> dict[str, Any]:
         "errors_list": [p for p in problems if p.get("severity") == "error"],
         "warnings_list": [p for p in problems if p.get("severity") != "error"],
         "checked_local": run["checked_at"].isoformat(timespec="seconds") if run.get("checked_at") else "",
-        "run_link": (
-            f"{pages.airflow_root_path()}dags/{quote(preflight.DAG_ID)}/runs/{quote(run['run_id'], safe='')}"
-        ),
+        "run_link": shared.airflow_ui_path(preflight.DAG_ID, run["run_id"]),
     }
 
 
 def _render(user: Any, selected: int | None) -> Response:
     if not _may_read(user):
-        html = pages._templates.get_template("denied.html").render(
-            message="You may not read the runs of the preflight DAG."
-        )
-        return HTMLResponse(html, status_code=status.HTTP_403_FORBIDDEN)
+        return shared.denied("You may not read the runs of the preflight DAG.")
     started = time.perf_counter()
     runs = _runs()
     shown = next((r for r in runs if r["id"] == selected), None) if selected else (runs[0] if runs else None)
@@ -79,34 +63,27 @@ def _render(user: Any, selected: int | None) -> Response:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no preflight run {selected} among the last {HISTORY}"
         )
-    html = pages._templates.get_template("preflight.html").render(
+    return shared.render(
+        "preflight.html",
         run=_present(shown) if shown else None,
         runs=[_present(r) for r in runs],
         dag_id=preflight.DAG_ID,
-        dag_link=f"{pages.airflow_root_path()}dags/{quote(preflight.DAG_ID)}",
+        dag_link=shared.airflow_ui_path(preflight.DAG_ID),
         elapsed_ms=(time.perf_counter() - started) * 1000,
-        user_name=getattr(user, "get_name", lambda: "")(),
+        user_name=shared.user_name(user),
     )
-    return HTMLResponse(html)
 
 
 @router.get("/preflight", response_class=HTMLResponse, name="operator_preflight")
 async def preflight_page(request: Request, run: int | None = None) -> Response:
     """Preflight: the latest result (or run ``run``), each problem with its fix."""
-    user = await pages._user_or_none(request)
-    if user is None:
-        return pages._login_redirect(request)
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(_render, user, run)
+    return await auth.signed_in_page(request, _render, run)
 
 
 @router.get("/api/preflight", name="operator_api_preflight")
 async def preflight_json(request: Request) -> JSONResponse:
     """The latest result as JSON (401 without a signed-in user, 403 without read access)."""
-    user = await pages._api_user(request)
-    from starlette.concurrency import run_in_threadpool
-
+    user = await auth.api_user(request)
     if not await run_in_threadpool(_may_read, user):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "You may not read the runs of the preflight DAG.")
     runs = await run_in_threadpool(_runs)

@@ -20,9 +20,8 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from include.iseller_accurate.airflow_internals import may_read_task_instances
@@ -30,24 +29,15 @@ from include.iseller_accurate.reconciliation import CLASSES, store
 from include.iseller_accurate.reconciliation.run import MAX_DAYS
 from include.iseller_accurate.reconciliation.tasks import DAG_ID, MAX_REPOST
 from include.iseller_accurate.settings import SyncSettings
-from include.iseller_accurate.web import pages
+from include.iseller_accurate.web import auth, refresh, shared
 
-router = APIRouter(prefix=pages.PAGES_PREFIX)
+router = APIRouter(prefix=shared.PAGES_PREFIX)
 DEFAULT_DAYS = 14
 
 
 def external_view() -> dict[str, Any]:
     """The navigation entry (Browse menu), next to Sync Status and Webhook Log."""
-    base = f"{pages.airflow_root_path()}{pages.APP_PREFIX.strip('/')}{pages.PAGES_PREFIX}"
-    return {
-        "name": "Reconciliation",
-        "href": f"{base}/reconciliation",
-        "url_route": "reconciliation",
-        "destination": "nav",
-        "category": "browse",
-        "icon": f"{base}/static/reconciliation.svg",
-        "icon_dark_mode": f"{base}/static/reconciliation-dark.svg",
-    }
+    return shared.nav_view("Reconciliation", "reconciliation", "reconciliation")
 
 
 def _check_access(user: Any) -> None:
@@ -86,7 +76,7 @@ def _money(value: Any) -> str:
 
 
 def _outlet_names(settings: SyncSettings, outlet_ids: set[str]) -> list[tuple[str, str]]:
-    named = [(oid, pages._outlet_name(settings, oid)) for oid in set(settings.outlets) | outlet_ids]
+    named = [(oid, shared.outlet_name(settings, oid)) for oid in set(settings.outlets) | outlet_ids]
     return sorted(named, key=lambda pair: (pair[1].casefold(), pair[0]))
 
 
@@ -136,24 +126,20 @@ def _difference_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- pages ---------------------------------------------------------------------------------------------
-def _render(template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(pages._templates.get_template(template).render(**values), status_code=status_code)
-
-
 def _grid_page(user: Any, date_from: str | None, date_to: str | None) -> Response:
-    settings, problem = pages._settings()
+    settings, problem = shared.settings()
     try:
         _check_access(user)
     except HTTPException as exc:
-        return _render("denied.html", exc.status_code, message=exc.detail)
+        return shared.denied(exc.detail, exc.status_code)
     start, end = _range(settings, date_from, date_to)
     started = time.perf_counter()
-    with pages._ledger() as conn:
+    with shared.ledger() as conn:
         data = grid_data(conn, settings, start, end)
         checks, stock_diffs = store.latest_stock(conn)
     names = dict(_outlet_names(settings, {c["outlet_id"] for c in checks}))
     span = end - start + timedelta(days=1)
-    return _render(
+    return shared.render(
         "reconciliation.html",
         data=data,
         problem=problem,
@@ -169,24 +155,24 @@ def _grid_page(user: Any, date_from: str | None, date_to: str | None) -> Respons
         later=_range_link(end + timedelta(days=1), end + span),
         day_link=lambda outlet, day: f"reconciliation-day?{urlencode({'outlet': outlet, 'day': day})}",
         elapsed_ms=(time.perf_counter() - started) * 1000,
-        user_name=getattr(user, "get_name", lambda: "")(),
+        user_name=shared.user_name(user),
     )
 
 
 def _day_page(user: Any, outlet: str, day_text: str) -> Response:
-    settings, problem = pages._settings()
+    settings, problem = shared.settings()
     try:
         _check_access(user)
     except HTTPException as exc:
-        return _render("denied.html", exc.status_code, message=exc.detail)
+        return shared.denied(exc.detail, exc.status_code)
     day = _day(day_text, "day")
     assert day is not None
-    with pages._ledger() as conn:
+    with shared.ledger() as conn:
         row, diffs = store.day_detail(conn, outlet[:200], day)
-    return _render(
+    return shared.render(
         "reconciliation_day.html",
         outlet_id=outlet,
-        outlet_name=pages._outlet_name(settings, outlet),
+        outlet_name=shared.outlet_name(settings, outlet),
         day=day.isoformat(),
         row=row,
         totals=_totals(row),
@@ -209,10 +195,7 @@ def _range_link(start: date, end: date) -> str:
 def _task_link(row: dict[str, Any] | None) -> str | None:
     if not row or not row.get("run_id"):
         return None
-    return (
-        f"{pages.airflow_root_path()}dags/{quote(DAG_ID, safe='')}/runs/{quote(row['run_id'], safe='')}"
-        "/tasks/reconcile"
-    )
+    return shared.airflow_ui_path(DAG_ID, row["run_id"], "reconcile")
 
 
 def _totals(row: dict[str, Any] | None) -> list[tuple[str, str, str]]:
@@ -249,48 +232,38 @@ def _totals(row: dict[str, Any] | None) -> list[tuple[str, str, str]]:
 @router.get("/reconciliation", response_class=HTMLResponse, name="operator_reconciliation")
 async def reconciliation_page(request: Request) -> Response:
     """The grid: outlets x days, and the latest stock check."""
-    user = await pages._user_or_none(request)
-    if user is None:
-        return pages._login_redirect(request)
-    from starlette.concurrency import run_in_threadpool
-
     q = request.query_params
-    return await run_in_threadpool(_grid_page, user, q.get("from"), q.get("to"))
+    return await auth.signed_in_page(request, _grid_page, q.get("from"), q.get("to"))
 
 
 @router.get("/reconciliation-day", response_class=HTMLResponse, name="operator_reconciliation_day")
 async def reconciliation_day_page(request: Request, outlet: str, day: str) -> Response:
     """One outlet and day: its differences, their class and the fix."""
-    user = await pages._user_or_none(request)
-    if user is None:
-        return pages._login_redirect(request)
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(_day_page, user, outlet, day)
+    return await auth.signed_in_page(request, _day_page, outlet, day)
 
 
 # -- JSON API ------------------------------------------------------------------------------------------
 @router.get("/api/reconciliation", name="operator_api_reconciliation")
 def reconciliation_json(
-    user: pages.ApiUser,
+    user: auth.ApiUser,
     date_from: Annotated[str | None, Query(alias="from")] = None,
     date_to: Annotated[str | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """The grid as JSON."""
     _check_access(user)
-    settings, _ = pages._settings()
+    settings, _ = shared.settings()
     start, end = _range(settings, date_from, date_to)
-    with pages._ledger() as conn:
+    with shared.ledger() as conn:
         return grid_data(conn, settings, start, end)
 
 
 @router.get("/api/reconciliation/day", name="operator_api_reconciliation_day")
-def reconciliation_day_json(user: pages.ApiUser, outlet: str, day: str) -> dict[str, Any]:
+def reconciliation_day_json(user: auth.ApiUser, outlet: str, day: str) -> dict[str, Any]:
     """One outlet and day as JSON."""
     _check_access(user)
     parsed = _day(day, "day")
     assert parsed is not None
-    with pages._ledger() as conn:
+    with shared.ledger() as conn:
         row, diffs = store.day_detail(conn, outlet[:200], parsed)
     return {
         "outlet_id": outlet,
@@ -320,20 +293,11 @@ class RepostRequest(BaseModel):
 
 
 @router.post("/api/reconciliation/repost", name="operator_api_reconciliation_repost")
-def repost(
-    body: RepostRequest,
-    request: Request,
-    user: pages.ApiUser,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(pages._bearer)],
-) -> JSONResponse:
+def repost(body: RepostRequest, request: Request, actor: auth.Actor) -> JSONResponse:
     """Trigger the reconciliation DAG, as the signed-in user, to re-post and check those days again."""
-    if "application/json" not in request.headers.get("content-type", ""):
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the re-post request as JSON")
-    _check_access(user)
-    token = pages._request_token(request, credentials)
-    if not token:  # pragma: no cover - get_user succeeded, so a credential was there
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
-    with pages._ledger() as conn:
+    auth.require_json(request, "re-post")
+    _check_access(actor.user)
+    with shared.ledger() as conn:
         diffs = store.differences_by_id(conn, body.ids)
     wrong = [d["id"] for d in diffs if d["class"] != "missing_in_accurate"]
     if wrong or len(diffs) != len(set(body.ids)):
@@ -341,7 +305,7 @@ def repost(
             status.HTTP_400_BAD_REQUEST,
             "only current 'missing in Accurate' differences can be re-posted; reload the page",
         )
-    return JSONResponse(trigger_repost(diffs, pages.airflow_api_url(request), token))
+    return JSONResponse(trigger_repost(diffs, shared.airflow_api_url(request), actor.token))
 
 
 def trigger_repost(
@@ -357,26 +321,21 @@ def trigger_repost(
         "outlet_ids": sorted({d["outlet_id"] for d in diffs}),
         "check_stock": False,
     }
-    note = f"Re-post from Reconciliation: {', '.join(numbers[:3])}" + (
-        f" and {len(numbers) - 3} more" if len(numbers) > 3 else ""
-    )
-    http = client or httpx.Client(timeout=60.0)
+    note = refresh.listed(numbers, "Re-post from Reconciliation")
     try:
-        resp = http.post(
-            f"{api_url}/api/v2/dags/{quote(DAG_ID, safe='')}/dagRuns",
-            json={"logical_date": None, "conf": conf, "note": note[:1000]},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        with refresh.api_client(client) as http:
+            resp = http.post(
+                f"{api_url}/api/v2/dags/{quote(DAG_ID, safe='')}/dagRuns",
+                json={"logical_date": None, "conf": conf, "note": note},
+                headers={"Authorization": f"Bearer {token}"},
+            )
     except httpx.HTTPError as exc:
-        return {"ok": False, "message": f"Airflow's API could not be reached ({exc.__class__.__name__})"}
-    finally:
-        if client is None:
-            http.close()
+        return {"ok": False, "message": refresh.unreachable(exc)}
     if resp.status_code not in (200, 201):
         return {
             "ok": False,
             "status_code": resp.status_code,
-            "message": pages._refusal(resp, DAG_ID, "(new)"),
+            "message": refresh.refusal(resp, DAG_ID, "(new)"),
         }
     run_id = resp.json().get("dag_run_id")
     return {
