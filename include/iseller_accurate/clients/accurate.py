@@ -46,7 +46,6 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -54,26 +53,16 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
-from airflow.providers.http.hooks.http import HttpHook
 
 from include.iseller_accurate import jsonutil
+from include.iseller_accurate.clients._hook import _ApiHook, normalise_url
 from include.iseller_accurate.clients._transport import (
-    CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
-    RETRYABLE_EXCEPTIONS,
     CallSpec,
     CallState,
-    RetryableFailure,
-    Scrubber,
-    ThreadLocalSessions,
     body_snippet,
-    describe_exception,
-    is_retryable_status,
     load_json,
     mask_in_airflow_logs,
-    parse_retry_after,
-    request_possibly_sent,
-    run_with_retries,
 )
 from include.iseller_accurate.clients.errors import (
     AccurateBusinessError,
@@ -264,13 +253,6 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _normalise_host(value: Any) -> str:
-    host = str(value or "").strip().rstrip("/")
-    if host and "://" not in host:
-        host = f"https://{host}"
-    return host
-
-
 def discovered_database(answer: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The data host and database of an ``api-token.do`` ``d``, wherever public material puts them.
 
@@ -280,9 +262,9 @@ def discovered_database(answer: Mapping[str, Any]) -> tuple[str, dict[str, Any]]
     for key in DISCOVERY_KEYS:
         database = _mapping(answer.get(key))
         if database.get("host"):
-            return _normalise_host(database["host"]), dict(database)
+            return normalise_url(database["host"]), dict(database)
     if answer.get("host") and not isinstance(answer.get("host"), Mapping):
-        return _normalise_host(answer["host"]), {k: v for k, v in answer.items() if k != "user"}
+        return normalise_url(answer["host"]), {k: v for k, v in answer.items() if k != "user"}
     return "", {}
 
 
@@ -343,7 +325,7 @@ def _stock_quantity(value: Any) -> Decimal | None:
     return None
 
 
-class AccurateHook(HttpHook):
+class AccurateHook(_ApiHook[_Settings]):
     """Accurate Online: signed, rate-limited, retried calls to the account host and the data host.
 
     :param accurate_conn_id: Airflow connection (default ``accurate_api``).
@@ -355,8 +337,10 @@ class AccurateHook(HttpHook):
 
     conn_name_attr = "accurate_conn_id"
     default_conn_name = "accurate_api"
-    conn_type = "http"
     hook_name = "Accurate Online"
+    service = SERVICE
+    envelope_key = "s"
+    _api_log = log
 
     def __init__(
         self,
@@ -366,22 +350,16 @@ class AccurateHook(HttpHook):
         max_retries: int = 6,
         timeout: float | None = None,
     ) -> None:
-        super().__init__(method="GET", http_conn_id=accurate_conn_id)
-        if max_retries < 0:
-            raise ValueError("max_retries must not be negative")
+        super().__init__(
+            accurate_conn_id,
+            method="GET",
+            max_retries=max_retries,
+            timeout=timeout,
+            rate_limiter=rate_limiter,
+        )
         self.accurate_conn_id = accurate_conn_id
-        self.rate_limiter = rate_limiter
-        self.max_retries = max_retries
-        self._timeout = timeout
-        self._settings: _Settings | None = None
-        self._settings_lock = threading.Lock()
         self._host: _Discovered | None = None
         self._host_lock = threading.RLock()
-        self._sessions = ThreadLocalSessions()
-        self._scrub = Scrubber()
-
-    def __repr__(self) -> str:
-        return f"AccurateHook(accurate_conn_id={self.accurate_conn_id!r})"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -403,15 +381,6 @@ class AccurateHook(HttpHook):
         }
 
     # -- connection ----------------------------------------------------------------------------------
-    @property
-    def settings(self) -> _Settings:
-        """The connection's settings, read once (secrets are registered for scrubbing and log masking)."""
-        if self._settings is None:
-            with self._settings_lock:
-                if self._settings is None:
-                    self._settings = self._load_settings()
-        return self._settings
-
     def _load_settings(self) -> _Settings:
         conn = self.get_connection(self.accurate_conn_id)
         extra = conn.extra_dejson
@@ -420,7 +389,7 @@ class AccurateHook(HttpHook):
         self._scrub.add(token, secret, extra.get("webhook_token"))
         for value in (token, secret):
             mask_in_airflow_logs(value)
-        name = f"Airflow connection '{self.accurate_conn_id}'"
+        name = self._conn_label
         if not conn.host:
             raise AuthError(
                 f"{name} has no host (the Accurate account URL, e.g. https://account.accurate.id)"
@@ -438,38 +407,15 @@ class AccurateHook(HttpHook):
         encoding = str(extra.get("signature_encoding") or "base64").lower()
         if encoding not in SIGNATURE_ENCODINGS:
             raise AuthError(f"{name}: signature_encoding must be one of {', '.join(SIGNATURE_ENCODINGS)}")
-        host = conn.host.strip().rstrip("/")
-        if "://" not in host:
-            host = f"{conn.schema or 'https'}://{host}"
-        if conn.port and not urlsplit(host).port:
-            host = f"{host}:{conn.port}"
-        timeout = self._timeout if self._timeout is not None else extra.get("timeout", DEFAULT_READ_TIMEOUT)
         return _Settings(
-            account_url=host,
+            account_url=self._base_url(conn),
             token=token,
             signature_secret=secret,
             signature_encoding=encoding,
-            read_timeout=float(timeout),
+            read_timeout=self._read_timeout(extra),
             auth_mode=auth_mode,
             database_id=database_id,
         )
-
-    def get_conn(
-        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
-    ) -> requests.Session:
-        """The calling thread's ``requests.Session``.
-
-        Unlike ``HttpHook.get_conn`` it never copies the connection's extra into headers (that would send
-        the signature secret) nor sets basic auth; signing is done per request.
-        """
-        session = self._sessions.get()
-        if headers:
-            session.headers.update(headers)
-        return session
-
-    def close(self) -> None:
-        """Close the pooled HTTP connections of every thread."""
-        self._sessions.close()
 
     # -- signing -------------------------------------------------------------------------------------
     def sign(self, timestamp: str) -> str:
@@ -529,14 +475,7 @@ class AccurateHook(HttpHook):
     def _discover(self) -> _Discovered:
         if self.settings.auth_mode == "oauth":
             return self._open_database()
-        url = f"{self.settings.account_url}/api/api-token.do"
-        spec = CallSpec(SERVICE, "api-token (host discovery)")
-        try:
-            body = self._request("GET", url, spec=spec).body
-        except ApiError as exc:
-            if exc.status_code != 405:
-                raise
-            body = self._request("POST", url, spec=spec).body
+        body = self._account_call("api-token", what="api-token (host discovery)")
         if not body.get("s"):
             reason = "; ".join(messages_of(body.get("d"))) or "no reason given"
             raise AuthError(self._scrub(f"Accurate refused host discovery for this API token: {reason}"))
@@ -579,7 +518,7 @@ class AccurateHook(HttpHook):
             reason = "; ".join(messages_of(body.get("d"))) or "no reason given"
             raise AuthError(self._scrub(f"Accurate refused to open database {database_id}: {reason}"))
         inner = _mapping(body.get("d"))
-        host = _normalise_host(body.get("host") or inner.get("host"))
+        host = normalise_url(body.get("host") or inner.get("host"))
         session = str(body.get("session") or inner.get("session") or "").strip()
         if not host or not session:
             raise ApiError(
@@ -617,7 +556,7 @@ class AccurateHook(HttpHook):
                 session = str(inner.get("session") or body.get("session") or "").strip()
                 if body.get("s") and session:
                     self._scrub.add(session)
-                    host = _normalise_host(inner.get("host") or body.get("host")) or current.host
+                    host = normalise_url(inner.get("host") or body.get("host")) or current.host
                     renewed = _Discovered(
                         host=host,
                         database={**current.database, "host": host},
@@ -647,9 +586,6 @@ class AccurateHook(HttpHook):
         return True, f"Connected to Accurate database {alias} at {host}"
 
     # -- transport -----------------------------------------------------------------------------------
-    def _slot(self) -> AbstractContextManager[None]:
-        return self.rate_limiter.slot() if self.rate_limiter is not None else nullcontext()
-
     def _request(
         self,
         method: str,
@@ -680,7 +616,7 @@ class AccurateHook(HttpHook):
                 )
             return _Answer(self._parse(response, spec), state.resent_after_unknown)
 
-        return run_with_retries(spec, attempt, max_retries=self.max_retries, log=log)
+        return self._run(spec, attempt)
 
     def _send(
         self,
@@ -692,9 +628,7 @@ class AccurateHook(HttpHook):
         json_body: Any,
         session: str | None = None,
     ) -> requests.Response:
-        http = self.get_conn()
         data = jsonutil.dumps(json_body).encode("utf-8") if json_body is not None else None
-        timeout = (CONNECT_TIMEOUT, self.settings.read_timeout)
         current, current_params = url, dict(params) if params else None
         # Signed once per attempt and sent unchanged on every hop: a redirect to another host keeps
         # Authorization, the timestamp and its signature (and the OAuth session).
@@ -704,32 +638,8 @@ class AccurateHook(HttpHook):
         if json_body is not None:
             headers["Content-Type"] = "application/json"
         for _hop in range(MAX_REDIRECTS + 1):
-            started = time.monotonic()
-            try:
-                with self._slot():
-                    response = http.request(
-                        method,
-                        current,
-                        params=current_params,
-                        data=data,
-                        headers=headers,
-                        timeout=timeout,
-                        allow_redirects=False,
-                    )
-            except RETRYABLE_EXCEPTIONS as exc:
-                raise RetryableFailure(
-                    self._scrub(describe_exception(exc)), possibly_sent=request_possibly_sent(exc)
-                ) from None
-            except requests.RequestException as exc:
-                raise ApiError(
-                    self._scrub(f"Accurate {spec.what}: request failed ({type(exc).__name__})")
-                ) from None
-            log.debug(
-                "Accurate %s %s -> %s in %.2f s",
-                method,
-                spec.what,
-                response.status_code,
-                time.monotonic() - started,
+            response = self._send_once(
+                method, current, spec=spec, params=current_params, data=data, headers=headers
             )
             if response.status_code not in (307, 308):
                 return response
@@ -765,40 +675,7 @@ class AccurateHook(HttpHook):
         # A Location without a query: keep ours (method, body and headers are kept too).
         return urlunsplit(parts._replace(query="")), params
 
-    def _parse(self, response: requests.Response, spec: CallSpec) -> dict[str, Any]:
-        status = response.status_code
-        if status in (401, 403):
-            raise AuthError(self._auth_message(response), status_code=status)
-        if is_retryable_status(status):
-            what = "rate limited (HTTP 429)" if status == 429 else f"server error (HTTP {status})"
-            raise RetryableFailure(
-                what,
-                status_code=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                possibly_sent=status != 429,
-            )
-        try:
-            body = load_json(response.content)
-        except ValueError:
-            if 200 <= status < 300:
-                raise RetryableFailure(
-                    f"HTTP {status} with an answer that is not JSON", status_code=status, possibly_sent=True
-                ) from None
-            raise ApiError(
-                self._scrub(f"Accurate {spec.what}: HTTP {status}: {body_snippet(response)}"),
-                status_code=status,
-            ) from None
-        if isinstance(body, dict) and (200 <= status < 300 or "s" in body):
-            return body  # business refusals come as s: false, sometimes with a 4xx status
-        if 200 <= status < 300:
-            raise RetryableFailure(
-                f"HTTP {status} with an unexpected answer", status_code=status, possibly_sent=True
-            )
-        raise ApiError(
-            self._scrub(f"Accurate {spec.what}: HTTP {status}: {body_snippet(response)}"), status_code=status
-        )
-
-    def _auth_message(self, response: requests.Response) -> str:
+    def _auth_message(self, response: requests.Response, spec: CallSpec) -> str:
         try:
             body = load_json(response.content)
         except ValueError:
@@ -843,9 +720,12 @@ class AccurateHook(HttpHook):
             raise ValueError(f"invalid Accurate module/action {module!r}/{action!r}")
         return f"{self.discover_host()}/accurate/api/{module}/{action}.do"
 
-    def _account_call(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _account_call(
+        self, path: str, params: Mapping[str, Any] | None = None, *, what: str | None = None
+    ) -> dict[str, Any]:
+        """A call to the account host (``api/<path>.do``): GET, or POST where GET is not allowed."""
         url = f"{self.settings.account_url}/api/{path}.do"
-        spec = CallSpec(SERVICE, path)
+        spec = CallSpec(SERVICE, what or path)
         try:
             return self._request("GET", url, spec=spec, params=params).body
         except ApiError as exc:

@@ -44,34 +44,23 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
-from airflow.providers.http.hooks.http import HttpHook
 
 from include.iseller_accurate import jsonutil
+from include.iseller_accurate.clients._hook import _ApiHook, normalise_url
 from include.iseller_accurate.clients._transport import (
-    CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
-    RETRYABLE_EXCEPTIONS,
     CallSpec,
     CallState,
-    RetryableFailure,
-    Scrubber,
-    ThreadLocalSessions,
     body_snippet,
-    describe_exception,
     is_retryable_status,
     load_json,
     mask_in_airflow_logs,
-    parse_retry_after,
-    request_possibly_sent,
-    run_with_retries,
 )
 from include.iseller_accurate.clients.errors import ApiError, AuthError, IsellerBusinessError
 from include.iseller_accurate.clients.ratelimit import RateLimiter
@@ -204,7 +193,7 @@ class _Settings:
     page_size: int = DEFAULT_PAGE_SIZE
 
 
-class IsellerHook(HttpHook):
+class IsellerHook(_ApiHook[_Settings]):
     """iSeller: OAuth token handling, paging, retries and error parsing for the store's API.
 
     :param iseller_conn_id: Airflow connection (default ``iseller_api``).
@@ -220,8 +209,10 @@ class IsellerHook(HttpHook):
 
     conn_name_attr = "iseller_conn_id"
     default_conn_name = "iseller_api"
-    conn_type = "http"
     hook_name = "iSeller"
+    service = SERVICE
+    envelope_key = "status"
+    _api_log = log
 
     def __init__(
         self,
@@ -234,7 +225,13 @@ class IsellerHook(HttpHook):
         time_zone_semantics: str | None = None,
         first_page: int | None = None,
     ) -> None:
-        super().__init__(method="POST", http_conn_id=iseller_conn_id)
+        super().__init__(
+            iseller_conn_id,
+            method="POST",
+            max_retries=max_retries,
+            timeout=timeout,
+            rate_limiter=rate_limiter,
+        )
         if time_zone_semantics is not None and time_zone_semantics not in TIME_ZONE_SEMANTICS:
             raise ValueError(f"time_zone_semantics must be one of {TIME_ZONE_SEMANTICS}")
         if first_page not in (None, 0, 1):
@@ -246,20 +243,8 @@ class IsellerHook(HttpHook):
         self._page_start: dict[str, int] = {}
         self._page_sizes: dict[str, int] = {}
         self._shifts_dates: dict[str, bool] = {}
-        if max_retries < 0:
-            raise ValueError("max_retries must not be negative")
         self.iseller_conn_id = iseller_conn_id
-        self.max_retries = max_retries
-        self.rate_limiter = rate_limiter
-        self._timeout = timeout
-        self._settings: _Settings | None = None
-        self._settings_lock = threading.Lock()
-        self._sessions = ThreadLocalSessions()
-        self._scrub = Scrubber()
         self.assumed = IsellerAssumedReads(self)
-
-    def __repr__(self) -> str:
-        return f"IsellerHook(iseller_conn_id={self.iseller_conn_id!r})"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -271,32 +256,17 @@ class IsellerHook(HttpHook):
         }
 
     # -- connection ----------------------------------------------------------------------------------
-    @property
-    def settings(self) -> _Settings:
-        """The connection's settings, read once (secrets are registered for scrubbing and log masking)."""
-        if self._settings is None:
-            with self._settings_lock:
-                if self._settings is None:
-                    self._settings = self._load_settings()
-        return self._settings
-
     def _load_settings(self) -> _Settings:
         conn = self.get_connection(self.iseller_conn_id)
         extra = conn.extra_dejson
         secret = conn.password or ""
         self._scrub.add(secret, extra.get("webhook_api_key"))
         mask_in_airflow_logs(secret)
-        name = f"Airflow connection '{self.iseller_conn_id}'"
+        name = self._conn_label
         if not conn.host:
             raise AuthError(f"{name} has no host (the iSeller OAuth URL, e.g. https://isellershop.com)")
         if not conn.login or not secret:
             raise AuthError(f"{name} needs the iSeller client id (login) and client secret (password)")
-        host = conn.host.strip().rstrip("/")
-        if "://" not in host:
-            host = f"{conn.schema or 'https'}://{host}"
-        if conn.port and not urlsplit(host).port:
-            host = f"{host}:{conn.port}"
-        timeout = self._timeout if self._timeout is not None else extra.get("timeout", DEFAULT_READ_TIMEOUT)
         semantics = str(extra.get("time_zone_semantics") or "auto").strip().lower()
         if semantics not in TIME_ZONE_SEMANTICS:
             choices = ", ".join(TIME_ZONE_SEMANTICS)
@@ -312,27 +282,14 @@ class IsellerHook(HttpHook):
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise AuthError(f"{name}: extra page_size must be between 1 and {MAX_PAGE_SIZE}")
         return _Settings(
-            oauth_url=host,
+            oauth_url=self._base_url(conn),
             client_id=conn.login,
             client_secret=secret,
-            read_timeout=float(timeout),
+            read_timeout=self._read_timeout(extra),
             time_zone_semantics=semantics,
             first_page=None if first_page in (None, "") else int(first_page),
             page_size=page_size,
         )
-
-    def get_conn(
-        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
-    ) -> requests.Session:
-        """The calling thread's ``requests.Session`` (never with the connection's extra as headers)."""
-        session = self._sessions.get()
-        if headers:
-            session.headers.update(headers)
-        return session
-
-    def close(self) -> None:
-        """Close the pooled HTTP connections of every thread."""
-        self._sessions.close()
 
     # -- token ---------------------------------------------------------------------------------------
     def _token_key(self) -> tuple[str, str, str]:
@@ -373,7 +330,7 @@ class IsellerHook(HttpHook):
         spec = CallSpec(SERVICE, f"oauth/token ({grant['grant_type']})")
 
         def attempt(state: CallState) -> dict[str, Any]:
-            response = self._send("POST", url, spec=spec, data=form, headers={})
+            response = self._send_once("POST", url, spec=spec, data=form, headers={})
             status = response.status_code
             if is_retryable_status(status):
                 raise self._retryable(response)
@@ -395,14 +352,12 @@ class IsellerHook(HttpHook):
                 )
             return dict(body)
 
-        body = run_with_retries(spec, attempt, max_retries=self.max_retries, log=log)
+        body = self._run(spec, attempt)
         access, refresh = str(body["access_token"]), body.get("refresh_token")
         self._scrub.add(access, refresh)
         mask_in_airflow_logs(access)
         mask_in_airflow_logs(refresh)
-        resource_url = str(body.get("resource_url") or settings.oauth_url).strip().rstrip("/")
-        if "://" not in resource_url:
-            resource_url = f"https://{resource_url}"
+        resource_url = normalise_url(body.get("resource_url") or settings.oauth_url)
         lifetime = float(body.get("expires_in") or 3600)
         now = time.time()
         return _Token(
@@ -414,56 +369,6 @@ class IsellerHook(HttpHook):
         )
 
     # -- transport -----------------------------------------------------------------------------------
-    def _slot(self) -> AbstractContextManager[None]:
-        return self.rate_limiter.slot() if self.rate_limiter is not None else nullcontext()
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        spec: CallSpec,
-        headers: dict[str, str],
-        json_body: Any = None,
-        data: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        session = self.get_conn()
-        payload: bytes | Mapping[str, str] | None = data
-        if json_body is not None:
-            headers = {**headers, "Content-Type": "application/json"}
-            payload = jsonutil.dumps(json_body).encode("utf-8")
-        started = time.monotonic()
-        try:
-            with self._slot():
-                response = session.request(
-                    method,
-                    url,
-                    data=payload,
-                    headers=headers,
-                    timeout=(CONNECT_TIMEOUT, self.settings.read_timeout),
-                    allow_redirects=False,
-                )
-        except RETRYABLE_EXCEPTIONS as exc:
-            raise RetryableFailure(
-                self._scrub(describe_exception(exc)), possibly_sent=request_possibly_sent(exc)
-            ) from None
-        except requests.RequestException as exc:
-            raise ApiError(
-                self._scrub(f"iSeller {spec.what}: request failed ({type(exc).__name__})")
-            ) from None
-        log.debug("iSeller %s -> %s in %.2f s", spec.what, response.status_code, time.monotonic() - started)
-        return response
-
-    @staticmethod
-    def _retryable(response: requests.Response) -> RetryableFailure:
-        status = response.status_code
-        return RetryableFailure(
-            "rate limited (HTTP 429)" if status == 429 else f"server error (HTTP {status})",
-            status_code=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            possibly_sent=status != 429,
-        )
-
     def _post(self, path: str, body: Mapping[str, Any] | None, *, write: bool = False) -> dict[str, Any]:
         """POST a method with the bearer token; one token renewal on 401; retries. Returns the JSON body."""
         path = path.strip("/")
@@ -475,63 +380,33 @@ class IsellerHook(HttpHook):
             module=path.rsplit("/", 1)[-1],
             number=str(body.get("reference_code")) if write and body and body.get("reference_code") else None,
         )
+        payload = jsonutil.dumps(dict(body or {})).encode("utf-8")
         renewed = False
+
+        def send(token: _Token) -> requests.Response:
+            headers = {"Authorization": f"Bearer {token.access_token}", "Content-Type": "application/json"}
+            return self._send_once(
+                "POST", f"{token.resource_url}/{path}", spec=spec, headers=headers, data=payload
+            )
 
         def attempt(state: CallState) -> dict[str, Any]:
             nonlocal renewed
             token = self.access_token()
-            response = self._send(
-                "POST",
-                f"{token.resource_url}/{path}",
-                spec=spec,
-                headers={"Authorization": f"Bearer {token.access_token}"},
-                json_body=dict(body or {}),
-            )
+            response = send(token)
             if response.status_code == 401 and not renewed:
                 # An expired or revoked token was refused before anything happened: renew and try once more.
                 renewed = True
                 log.info("iSeller refused the access token; renewing it and trying %s again", spec.what)
-                token = self.access_token(replacing=token.access_token)
-                response = self._send(
-                    "POST",
-                    f"{token.resource_url}/{path}",
-                    spec=spec,
-                    headers={"Authorization": f"Bearer {token.access_token}"},
-                    json_body=dict(body or {}),
-                )
+                response = send(self.access_token(replacing=token.access_token))
             return self._parse(response, spec)
 
-        return run_with_retries(spec, attempt, max_retries=self.max_retries, log=log)
+        return self._run(spec, attempt)
 
-    def _parse(self, response: requests.Response, spec: CallSpec) -> dict[str, Any]:
-        status = response.status_code
-        if status in (401, 403):
-            raise AuthError(
-                self._scrub(
-                    f"iSeller refused the access token for {spec.what} (HTTP {status}: "
-                    f"{self._error_text(response) or 'no reason given'}). Check the client id and secret of "
-                    f"Airflow connection '{self.iseller_conn_id}' and the app's access to the store."
-                ),
-                status_code=status,
-            )
-        if is_retryable_status(status):
-            raise self._retryable(response)
-        try:
-            body = load_json(response.content)
-        except ValueError:
-            if 200 <= status < 300:
-                raise RetryableFailure(
-                    f"HTTP {status} with an answer that is not JSON", status_code=status, possibly_sent=True
-                ) from None
-            body = None
-        if isinstance(body, dict) and (200 <= status < 300 or "status" in body):
-            return body
-        if 200 <= status < 300:
-            raise RetryableFailure(
-                f"HTTP {status} with an unexpected answer", status_code=status, possibly_sent=True
-            )
-        raise ApiError(
-            self._scrub(f"iSeller {spec.what}: HTTP {status}: {body_snippet(response)}"), status_code=status
+    def _auth_message(self, response: requests.Response, spec: CallSpec) -> str:
+        return (
+            f"iSeller refused the access token for {spec.what} (HTTP {response.status_code}: "
+            f"{self._error_text(response) or 'no reason given'}). Check the client id and secret of "
+            f"{self._conn_label} and the app's access to the store."
         )
 
     @staticmethod
@@ -764,9 +639,7 @@ class IsellerHook(HttpHook):
                 f"{moved} when asked for time_zone {hours}: neither applied nor ignored. Set the iSeller "
                 "connection's extra time_zone_semantics to shifts or ignored after checking one order"
             )
-        log.info(
-            "iSeller %s %s time_zone", path.rsplit("/", 1)[-1], "applies" if shifts else "ignores"
-        )
+        log.info("iSeller %s %s time_zone", path.rsplit("/", 1)[-1], "applies" if shifts else "ignores")
         self._shifts_dates[path] = shifts
         return shifts
 
