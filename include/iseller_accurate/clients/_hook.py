@@ -77,7 +77,6 @@ class _ApiHook(HttpHook, Generic[S]):
     def __init__(
         self,
         conn_id: str,
-        *,
         method: str,
         max_retries: int,
         timeout: float | None,

@@ -144,13 +144,7 @@ class AccurateAccess(_ApiHook[_Settings]):
         max_retries: int = 6,
         timeout: float | None = None,
     ) -> None:
-        super().__init__(
-            accurate_conn_id,
-            method="GET",
-            max_retries=max_retries,
-            timeout=timeout,
-            rate_limiter=rate_limiter,
-        )
+        super().__init__(accurate_conn_id, "GET", max_retries, timeout, rate_limiter)
         self.accurate_conn_id = accurate_conn_id
         self._host: _Discovered | None = None
         self._host_lock = threading.RLock()

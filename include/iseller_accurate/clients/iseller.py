@@ -43,7 +43,7 @@ import json as jsonlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -178,13 +178,7 @@ class IsellerHook(_ApiHook[_Settings]):
         time_zone_semantics: str | None = None,
         first_page: int | None = None,
     ) -> None:
-        super().__init__(
-            iseller_conn_id,
-            method="POST",
-            max_retries=max_retries,
-            timeout=timeout,
-            rate_limiter=rate_limiter,
-        )
+        super().__init__(iseller_conn_id, "POST", max_retries, timeout, rate_limiter)
         if time_zone_semantics is not None and time_zone_semantics not in TIME_ZONE_SEMANTICS:
             raise ValueError(f"time_zone_semantics must be one of {TIME_ZONE_SEMANTICS}")
         if first_page not in (None, 0, 1):
@@ -396,21 +390,11 @@ class IsellerHook(_ApiHook[_Settings]):
         """The raw pages of read ``name`` (each with all its lists), every item once."""
         return self._reads.read_pages(name, page_size=page_size, **filters)
 
-    def paginate_pages(
-        self,
-        path: str,
-        body: Mapping[str, Any] | None,
-        items_keys: Sequence[str],
-        page_size: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Raw pages of any paged read method, every item once, until ``has_next_item`` is false."""
-        return self._reads.pages(path, body, items_keys, page_size)
-
     def paginate(
         self, path: str, body: Mapping[str, Any] | None, items_key: str, page_size: int | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every item of ``items_key`` over all pages of a paged read method."""
-        for answer in self.paginate_pages(path, body, (items_key,), page_size):
+        """Every item of ``items_key`` over all pages of any paged read method (``IsellerReads.pages``)."""
+        for answer in self._reads.pages(path, body, (items_key,), page_size):
             yield from answer.get(items_key) or []
 
     # The reads the rest of the code names (filters: see ``READS`` and ``read``).
