@@ -120,13 +120,8 @@ def clear_discovery_cache() -> None:
 
 
 class AccurateAccess(_ApiHook[_Settings]):
-    """Accurate Online: signed, rate-limited, retried calls to the account host and the data host.
-
-    :param accurate_conn_id: Airflow connection (default ``accurate_api``).
-    :param rate_limiter: shared limiter every request goes through (``PostgresRateLimiter`` in
-        production); None: no limiting.
-    :param max_retries: retries after the first attempt for 429/5xx/timeouts/connection errors.
-    :param timeout: read timeout in seconds (default: extra ``timeout``, else 30); connect timeout is 10 s.
+    """How a call reaches Accurate: the connection, signing, host discovery, the OAuth session, redirects
+    and the answer's status. ``AccurateHook`` adds the modules' calls (its docstring lists the parameters).
     """
 
     conn_name_attr = "accurate_conn_id"
