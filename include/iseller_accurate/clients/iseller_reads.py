@@ -196,7 +196,7 @@ class IsellerReads:
 
         Starts at page 0 unless the first page is known (a refusal of page 0 restarts at 1); drops
         items already answered (by their ids, ``ITEM_IDS``); stops on an empty page; adapts
-        ``page_size`` to a server that refuses it (first page only). See the module docstring.
+        ``page_size`` to a server that refuses it (first page only). See the ``iseller`` module docstring.
         """
         if page_size is not None and not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
