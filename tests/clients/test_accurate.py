@@ -29,7 +29,7 @@ from include.iseller_accurate.clients import (
     encode_filters,
     sign_timestamp,
 )
-from include.iseller_accurate.clients import accurate as accurate_module
+from include.iseller_accurate.clients import accurate_access as accurate_module
 from tests.clients.conftest import ACCOUNT, DATA_HOST, SIGNATURE_SECRET, TOKEN, assert_no_secrets
 
 DISCOVERY = f"{ACCOUNT}/api/api-token.do"

@@ -30,7 +30,6 @@ from include.iseller_accurate.clients.errors import (
     TransientApiError,
 )
 from include.iseller_accurate.clients.iseller import (
-    IsellerAssumedReads,
     IsellerHook,
     TransferResult,
     clear_token_cache,
@@ -53,7 +52,6 @@ __all__ = [
     "ApiError",
     "AuthError",
     "BusinessError",
-    "IsellerAssumedReads",
     "IsellerBusinessError",
     "IsellerHook",
     "LocalRateLimiter",
