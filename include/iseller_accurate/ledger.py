@@ -5,8 +5,8 @@ Every source document gets one row keyed by ``(data_type, source_id)``. Its stat
 on) or ``skipped`` (nothing to post, e.g. a voided order). Rows are never duplicated: re-extracting a
 document updates the row unless it is already ``synced`` or being posted.
 
-The ledger lives in its own database (connection ``sync_db``), never in Airflow's metadata tables.
-Schema changes are versioned SQL files under ``migrations/`` applied in order by :func:`migrate`.
+The ledger lives in its own database (connection ``sync_db``), never in Airflow's metadata tables;
+opening it and migrating its schema live in :mod:`sync_db` (importable from here too).
 """
 
 from __future__ import annotations
@@ -17,19 +17,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import set_json_dumps, set_json_loads
 
 from include.iseller_accurate import jsonutil
 from include.iseller_accurate.checks import FieldProblem, clean_text, storable
+from include.iseller_accurate.sync_db import (  # noqa: F401 - importable from here, as they always were
+    MIGRATIONS_DIR,
+    SYNC_DB_CONN_ID,
+    connect,
+    dsn_from_connection,
+    get_connection,
+    migrate,
+)
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SYNC_DB_CONN_ID = "sync_db"
-_MIGRATION_LOCK = 7_301_942  # advisory lock id: one migrator at a time
 #: Advisory lock id held while prerequisites are linked, so that a document stored by one DAG and an
 #: awaited prerequisite on it stored by another at the same moment always meet (see ``_link``).
 _LINK_LOCK = 7_301_943
@@ -38,65 +40,6 @@ _LINK_LOCK = 7_301_943
 DONE = ("synced", "skipped")
 #: Statuses a load may (re-)attempt.
 OPEN = ("pending", "posting", "failed", "blocked")
-
-
-def get_connection(conn_id: str) -> Any:
-    """An Airflow connection, from a task (Task SDK) or from the API server (plugin code)."""
-    try:
-        from airflow.sdk import BaseHook
-
-        return BaseHook.get_connection(conn_id)
-    except Exception:  # noqa: BLE001 - outside a task: the secrets backends of the core
-        from include.iseller_accurate.airflow_internals import metastore_connection
-
-        return metastore_connection(conn_id)
-
-
-def dsn_from_connection(conn_id: str = SYNC_DB_CONN_ID) -> str:
-    """libpq connection string for an Airflow connection (``postgres`` type)."""
-    conn = get_connection(conn_id)
-    parts = {
-        "host": conn.host or "127.0.0.1",
-        "port": str(conn.port or 5432),
-        "dbname": conn.schema or "sync_db",
-        "user": conn.login or "",
-        "password": conn.password or "",
-        "application_name": "iseller-accurate-sync",
-    }
-    return " ".join(f"{key}='{_quote(value)}'" for key, value in parts.items() if value)
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def connect(dsn: str | None = None, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
-    """Open a ledger connection whose JSON values keep money as Decimal."""
-    conn = psycopg.connect(dsn or dsn_from_connection(), autocommit=autocommit, row_factory=dict_row)
-    set_json_loads(jsonutil.loads, conn)
-    set_json_dumps(jsonutil.dumps, conn)
-    return conn
-
-
-def migrate(conn: psycopg.Connection[Any]) -> list[str]:
-    """Apply the migrations not applied yet, in file-name order. Returns the names applied."""
-    applied: list[str] = []
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE SCHEMA IF NOT EXISTS sync")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS sync.schema_migrations ("
-            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {row[0] if isinstance(row, tuple) else row["name"]
-                for row in conn.execute("SELECT name FROM sync.schema_migrations").fetchall()}
-        for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-            if path.name in done:
-                continue
-            conn.execute(path.read_text())  # trusted files of this package
-            conn.execute("INSERT INTO sync.schema_migrations (name) VALUES (%s)", (path.name,))
-            applied.append(path.name)
-    return applied
 
 
 @dataclass(frozen=True)
