@@ -23,6 +23,20 @@ import psycopg
 
 from include.iseller_accurate import jsonutil
 from include.iseller_accurate.checks import FieldProblem, clean_text, storable
+from include.iseller_accurate.status import (  # noqa: F401 - DONE, OPEN importable from here
+    BLOCKED,
+    CLAIMABLE,
+    DONE,
+    FAILED,
+    KEPT_ON_REEXTRACT,
+    OPEN,
+    PENDING,
+    POSTING,
+    SKIPPED,
+    SYNCED,
+    satisfies,
+    sql_list,
+)
 from include.iseller_accurate.sync_db import (  # noqa: F401 - importable from here, as they always were
     MIGRATIONS_DIR,
     SYNC_DB_CONN_ID,
@@ -36,10 +50,6 @@ from include.iseller_accurate.sync_db import (  # noqa: F401 - importable from h
 #: awaited prerequisite on it stored by another at the same moment always meet (see ``_link``).
 _LINK_LOCK = 7_301_943
 
-#: Statuses that need no more work.
-DONE = ("synced", "skipped")
-#: Statuses a load may (re-)attempt.
-OPEN = ("pending", "posting", "failed", "blocked")
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ class Document:
     refs: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: For records Accurate numbers itself: {"field": ..., "value": ...} to find them again.
     lookup: dict[str, str] | None = None
-    status: str = "pending"
+    status: str = PENDING
     reason: str | None = None
     #: What was cleaned out of the source text (``order #X: line 1 field product_name: NUL
     #: character removed``); stored in the ``cleaned`` column and shown as the synced row's note.
@@ -123,7 +133,7 @@ class LedgerRow:
     @property
     def satisfies(self) -> bool:
         """As a prerequisite: whether the document that needs this one may go."""
-        return self.status == "synced" or (self.ordering_only and self.status == "skipped")
+        return satisfies(self.status, ordering_only=self.ordering_only)
 
     @property
     def label(self) -> str:
@@ -213,7 +223,7 @@ class Ledger:
                         doc.status, doc.reason, "; ".join(doc.cleaned) or None,
                     ))
             cur.execute(
-                """
+                f"""
                 INSERT INTO sync.documents AS d (data_type, source_id, source_key, source_number, outlet_id,
                     source_date, target_module, target_number, payload, refs, lookup, source, status, reason,
                     cleaned, dag_id, run_id, task_id, map_index, try_number)
@@ -230,7 +240,7 @@ class Ledger:
                     cleaned = EXCLUDED.cleaned, transient = false, updated_at = now(),
                     dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id,
                     map_index = EXCLUDED.map_index, try_number = EXCLUDED.try_number
-                WHERE d.status NOT IN ('synced', 'posting')
+                WHERE d.status NOT IN ({sql_list(KEPT_ON_REEXTRACT)})
                 RETURNING id, data_type, source_id
                 """,
                 run_cols,
@@ -387,10 +397,10 @@ class Ledger:
     def released(self, limit: int = 10_000) -> list[int]:
         """Blocked documents (of any run) whose prerequisites are now all satisfied, oldest first."""
         rows = self.conn.execute(
-            "SELECT d.id FROM sync.documents d WHERE d.status = 'blocked' AND NOT EXISTS ("
+            f"SELECT d.id FROM sync.documents d WHERE d.status = '{BLOCKED}' AND NOT EXISTS ("
             "  SELECT 1 FROM sync.prerequisites p JOIN sync.documents q ON q.id = p.requires_id"
-            "  WHERE p.document_id = d.id AND q.status <> 'synced'"
-            "  AND NOT (p.ordering_only AND q.status = 'skipped'))"
+            f"  WHERE p.document_id = d.id AND q.status <> '{SYNCED}'"
+            f"  AND NOT (p.ordering_only AND q.status = '{SKIPPED}'))"  # see status.satisfies
             " AND NOT EXISTS (SELECT 1 FROM sync.awaited_prerequisites a WHERE a.document_id = d.id)"
             " ORDER BY d.source_date, d.id LIMIT %s",
             (limit,),
@@ -425,7 +435,7 @@ class Ledger:
         rows = self.conn.execute(
             "SELECT d.data_type, d.source_id, d.target_number FROM sync.documents d"
             " JOIN unnest(%s::text[], %s::text[]) AS k(data_type, source_id) USING (data_type, source_id)"
-            " WHERE d.status = 'synced'",
+            f" WHERE d.status = '{SYNCED}'",
             ([k[0] for k in keys], [k[1] for k in keys]),
         ).fetchall()
         return {(r["data_type"], r["source_id"]): r["target_number"] for r in rows}
@@ -446,10 +456,10 @@ class Ledger:
         if not ids:
             return []
         rows = self.conn.execute(
-            "UPDATE sync.documents SET status = 'posting', attempts = attempts + 1,"
+            f"UPDATE sync.documents SET status = '{POSTING}', attempts = attempts + 1,"
             " last_attempt_at = now(), updated_at = now(), dag_id = %s, run_id = %s, task_id = %s,"
             " map_index = %s, try_number = %s"
-            " WHERE id = ANY(%s) AND status IN ('pending', 'failed', 'blocked', 'posting')"
+            f" WHERE id = ANY(%s) AND status IN ({sql_list(CLAIMABLE)})"
             " RETURNING id",
             (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number, list(ids)),
         ).fetchall()
@@ -461,7 +471,7 @@ class Ledger:
         if not params:
             return
         self.conn.execute(
-            "UPDATE sync.documents d SET status = 'synced',"
+            f"UPDATE sync.documents d SET status = '{SYNCED}',"
             " target_number = COALESCE(u.number, d.target_number),"
             " target_id = COALESCE(u.target_id, d.target_id), reason = COALESCE(u.note, d.cleaned),"
             " transient = false,"
@@ -480,7 +490,7 @@ class Ledger:
         self.conn.execute(
             "UPDATE sync.documents d SET status = %s, reason = u.reason, transient = %s, updated_at = now()"
             " FROM unnest(%s::bigint[], %s::text[]) AS u(id, reason)"
-            " WHERE d.id = u.id AND d.status <> 'synced'",
+            f" WHERE d.id = u.id AND d.status <> '{SYNCED}'",
             (status, transient, [p[0] for p in params], [p[1] for p in params]),
         )
 
@@ -495,9 +505,9 @@ class Ledger:
         if not ids:
             return []
         rows = self.conn.execute(
-            "UPDATE sync.documents SET status = 'pending', reason = %s, transient = false,"
+            f"UPDATE sync.documents SET status = '{PENDING}', reason = %s, transient = false,"
             " attempts = GREATEST(attempts, 1), updated_at = now()"
-            " WHERE id = ANY(%s) AND status = 'synced' RETURNING id",
+            f" WHERE id = ANY(%s) AND status = '{SYNCED}' RETURNING id",
             (reason, list(ids)),
         ).fetchall()
         return [row["id"] for row in rows]
@@ -578,7 +588,7 @@ def _storable(doc: Document) -> Document:
     if problem:
         changes.update(
             payload=None,
-            status="failed",
+            status=FAILED,
             reason=f"{label}: {problem}; correct the source in iSeller, then refresh",
         )
     if cleaned != doc.cleaned:

@@ -36,6 +36,17 @@ from typing import Any
 from include.iseller_accurate.checks import FieldProblem, Reader, storable
 from include.iseller_accurate.ledger import Document, Ledger, LedgerRow, RunRef
 from include.iseller_accurate.settings import SyncSettings
+from include.iseller_accurate.status import (
+    ATTENTION,
+    BLOCKED,
+    DONE,
+    FAILED,
+    OPEN,
+    POSTING,
+    SKIPPED,
+    SYNCED,
+    satisfies,
+)
 from include.iseller_accurate.utc import as_utc, run_time
 
 log = logging.getLogger(__name__)
@@ -159,7 +170,7 @@ class Stream(ABC):
             target_number=None,
             payload=None,
             source=source,
-            status="failed",
+            status=FAILED,
             reason=f"{label}: {problem}",
         )
 
@@ -356,7 +367,7 @@ class Loader:
     def load_run(self) -> LoadReport:
         """Post every open document of the run, then any blocked document now released."""
         open_rows = self.ledger.run_rows(self.run)
-        retried = [row for row in open_rows if row.attempts > 0 or row.status in ("failed", "blocked")]
+        retried = [row for row in open_rows if row.attempts > 0 or row.status in ATTENTION]
         if retried and self.refresh is not None:
             self.refresh(retried)
             open_rows = self.ledger.run_rows(self.run)  # re-mapped: read them again
@@ -367,9 +378,9 @@ class Loader:
             self._process(self.ledger.rows(released))
             if self.report.posted + self.report.confirmed == before:
                 break
-        final = self.ledger.run_rows(self.run, statuses=("pending", "posting", "failed", "blocked"))
-        self.report.failed = [r for r in final if r.status != "blocked"]
-        self.report.blocked = [r for r in final if r.status == "blocked"]
+        final = self.ledger.run_rows(self.run, statuses=OPEN)
+        self.report.failed = [r for r in final if r.status != BLOCKED]
+        self.report.blocked = [r for r in final if r.status == BLOCKED]
         self.report.total = sum(self.ledger.counts(self.run).values())
         return self.report
 
@@ -377,7 +388,7 @@ class Loader:
     # receipts of the first 100 invoices go while later invoices are still in flight, and the
     # in-flight budget never drains between data types.
     def _process(self, rows: list[LedgerRow]) -> None:
-        pending = {row.id: row for row in rows if row.status not in ("synced", "skipped")}
+        pending = {row.id: row for row in rows if row.status not in DONE}
         if not pending:
             return
         prereqs = self.ledger.prerequisites(pending)
@@ -392,8 +403,7 @@ class Loader:
             return pending.get(need.id, need)
 
         def satisfied(need: LedgerRow) -> bool:
-            current = live(need)
-            return current.status == "synced" or (need.ordering_only and current.status == "skipped")
+            return satisfies(live(need).status, ordering_only=need.ordering_only)
 
         with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
             sender = _Sender(self, pool)
@@ -447,7 +457,7 @@ class Loader:
                 if any(need.id in waiting_ids and need.id not in reasons for need in unmet):
                     continue  # its own prerequisites get their reason first
                 stuck = [
-                    replace(pending.get(need.id, need), status="blocked", reason=reasons[need.id])
+                    replace(pending.get(need.id, need), status=BLOCKED, reason=reasons[need.id])
                     if need.id in reasons
                     else pending.get(need.id, need)
                     for need in unmet
@@ -456,8 +466,8 @@ class Loader:
                 progressed = True
         for row in waiting:
             reasons.setdefault(row.id, "waits for documents that wait for each other; check the ledger")
-            row.status, row.reason = "blocked", reasons[row.id]
-        self.ledger.mark("blocked", list(reasons.items()))
+            row.status, row.reason = BLOCKED, reasons[row.id]
+        self.ledger.mark(BLOCKED, list(reasons.items()))
 
     def _send_chunk(self, module: str, chunk: list[LedgerRow]) -> Any:
         try:
@@ -472,25 +482,25 @@ class Loader:
         if isinstance(outcome, Exception):
             if _is_auth_error(outcome):
                 reason = str(outcome)  # the client's message names the refusal and what to check
-                self.ledger.mark("failed", [(r.id, reason) for r in chunk])
+                self.ledger.mark(FAILED, [(r.id, reason) for r in chunk])
                 for row in chunk:
-                    row.status, row.reason = "failed", reason
+                    row.status, row.reason = FAILED, reason
                 return
             unsure = chunk
         else:
             for row, result in zip(chunk, outcome, strict=True):
                 if result.ok:
                     record = result.record or {}
-                    row.status, row.target_number = "synced", _number_of(row, record)
+                    row.status, row.target_number = SYNCED, _number_of(row, record)
                     synced.append((row.id, row.target_number, _id_of(record), None))
                     self.report.posted += 1
                 elif result.duplicate_number:
                     unsure.append(row)
                 else:
-                    row.status, row.reason = "failed", _refused_reason(row, result.reason)
+                    row.status, row.reason = FAILED, _refused_reason(row, result.reason)
                     failed.append((row.id, row.reason))
         self.ledger.mark_synced(synced)
-        self.ledger.mark("failed", failed)
+        self.ledger.mark(FAILED, failed)
         if unsure:
             still_missing = self._confirm_existing(unsure)
             reason = (
@@ -499,12 +509,12 @@ class Loader:
                 else "Accurate reported the number as taken but no such document was found; check Accurate"
             )
             self.ledger.mark(
-                "failed",
+                FAILED,
                 [(row.id, reason) for row in still_missing],
                 transient=isinstance(outcome, Exception),
             )
             for row in still_missing:
-                row.status, row.reason = "failed", reason
+                row.status, row.reason = FAILED, reason
 
     def _confirm_existing(self, rows: list[LedgerRow]) -> list[LedgerRow]:
         """Mark synced the rows whose number is already in Accurate; return the others."""
@@ -527,7 +537,7 @@ class Loader:
             if record is not None:
                 note = "already in Accurate (confirmed)"
                 confirmed.append((row.id, row.target_number, _id_of(record), note))
-                row.status = "synced"  # the number is the one looked up
+                row.status = SYNCED  # the number is the one looked up
                 self.report.confirmed += 1
             else:
                 missing.append(row)
@@ -570,13 +580,13 @@ class Loader:
                 self.report.posted += 1
         elif kind == "error":
             reason = f"Accurate did not confirm the save ({value}); it will be retried"
-            self.ledger.mark("failed", [(row.id, reason)], transient=not _is_auth_error(value))
+            self.ledger.mark(FAILED, [(row.id, reason)], transient=not _is_auth_error(value))
         elif value.ok:
             record = value.record or {}
             self.ledger.mark_synced([(row.id, _number_of(row, record), _id_of(record), None)])
             self.report.posted += 1
         else:
-            self.ledger.mark("failed", [(row.id, _refused_reason(row, value.reason))])
+            self.ledger.mark(FAILED, [(row.id, _refused_reason(row, value.reason))])
 
     def _lookup(self, row: LedgerRow) -> dict[str, Any] | None:
         lookup = row.lookup or {}
@@ -623,7 +633,7 @@ class _Sender:
         settled = []
         for row in rows:
             if row.id not in claimed:  # another load holds or finished it: its outcome is theirs
-                row.status = "posting"
+                row.status = POSTING
                 settled.append(row.id)
         rows = [row for row in rows if row.id in claimed]
         for row in rows:
@@ -631,9 +641,9 @@ class _Sender:
         # Anything attempted before may already be in Accurate: look before posting again.
         retried = [row for row in rows if row.target_number and row.attempts > 0]
         loader._confirm_existing(retried)
-        settled.extend(row.id for row in retried if row.status == "synced")
+        settled.extend(row.id for row in retried if row.status == SYNCED)
         for row in rows:
-            if row.status == "synced":
+            if row.status == SYNCED:
                 continue
             if row.target_number:
                 buffer = self.buffers[row.target_module]
@@ -705,17 +715,17 @@ def _id_of(record: dict[str, Any]) -> int | None:
         return None
 
 
-_REASON_ORDER = {"failed": 0, "blocked": 1, "skipped": 2}
+_REASON_ORDER = {FAILED: 0, BLOCKED: 1, SKIPPED: 2}
 
 
 def _blocked_reason(stuck: list[LedgerRow]) -> str:
     """Why a document waits: the prerequisite to repair first (failed before blocked, oldest first)."""
     first = sorted(stuck, key=lambda p: (_REASON_ORDER.get(p.status, 3), p.source_date, p.id))[0]
-    if first.status == "failed" and first.reason:
+    if first.status == FAILED and first.reason:
         reason = f"waits for {first.label}, which failed: {first.reason}"
-    elif first.status == "blocked" and first.reason:
+    elif first.status == BLOCKED and first.reason:
         reason = f"waits for {first.label}, which is blocked: {first.reason}"
-    elif first.status == "skipped":
+    elif first.status == SKIPPED:
         reason = f"needs {first.label}, which was skipped: {first.reason}"
     else:
         reason = f"waits for {first.label} ({first.status}, not in Accurate yet)"
