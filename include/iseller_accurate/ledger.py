@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -22,12 +22,11 @@ from typing import Any
 import psycopg
 
 from include.iseller_accurate import jsonutil
-from include.iseller_accurate.checks import FieldProblem, clean_text, storable
+from include.iseller_accurate.ledger_clean import json_text, storable_document
 from include.iseller_accurate.status import (  # noqa: F401 - DONE, OPEN importable from here
     BLOCKED,
     CLAIMABLE,
     DONE,
-    FAILED,
     KEPT_ON_REEXTRACT,
     OPEN,
     PENDING,
@@ -44,6 +43,7 @@ from include.iseller_accurate.sync_db import (  # noqa: F401 - importable from h
     dsn_from_connection,
     get_connection,
     migrate,
+    migrated,
 )
 
 #: Advisory lock id held while prerequisites are linked, so that a document stored by one DAG and an
@@ -177,12 +177,8 @@ class Ledger:
     @contextmanager
     def open(cls, dsn: str | None = None) -> Iterator[Ledger]:
         """A ledger on a new connection, migrated, closed on exit."""
-        conn = connect(dsn, autocommit=True)
-        try:
-            migrate(conn)
+        with migrated(dsn) as conn:
             yield cls(conn)
-        finally:
-            conn.close()
 
     # -- storing documents -------------------------------------------------------------------
     def upsert(self, documents: Sequence[Document], run: RunRef | None) -> dict[tuple[str, str], int]:
@@ -193,7 +189,7 @@ class Ledger:
         """
         if not documents:
             return {}
-        originals, documents = documents, [_storable(doc) for doc in documents]
+        originals, documents = documents, [storable_document(doc) for doc in documents]
         ids: dict[tuple[str, str], int] = {}
         run_cols = (
             (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number) if run else (None,) * 5
@@ -216,10 +212,10 @@ class Ledger:
                     copy.write_row((
                         ord_, doc.data_type, doc.source_id, doc.source_key, doc.source_number, doc.outlet_id,
                         doc.source_date, doc.target_module, doc.target_number,
-                        _json_text(doc.payload),
-                        _json_text({k: list(v) for k, v in doc.refs.items()} if doc.refs else None),
-                        _json_text(doc.lookup or None),
-                        _json_text(doc.source),
+                        json_text(doc.payload),
+                        json_text({k: list(v) for k, v in doc.refs.items()} if doc.refs else None),
+                        json_text(doc.lookup or None),
+                        json_text(doc.source),
                         doc.status, doc.reason, "; ".join(doc.cleaned) or None,
                     ))
             cur.execute(
@@ -532,79 +528,6 @@ class Ledger:
             " SET position = GREATEST(sync.cursors.position, EXCLUDED.position), updated_at = now()",
             (stream, position),
         )
-
-
-_TEXT_COLUMNS = ("source_id", "source_key", "source_number", "outlet_id", "target_number", "reason")
-
-
-def _storable(doc: Document) -> Document:
-    """The document as PostgreSQL can store it, decided for this document alone.
-
-    The streams check their fields first (see ``checks``); this is the net under them, so that no
-    value can make the whole batch's transaction fail. Text columns and the source record are
-    cleaned (NUL removed, other control characters replaced; what changed is recorded). A payload
-    that would have to change, or that cannot be written as JSON, is not posted: the document fails
-    with the reason naming the field.
-    """
-    changes: dict[str, Any] = {}
-    for name in _TEXT_COLUMNS:
-        value = getattr(doc, name)
-        if isinstance(value, str):
-            text, note = clean_text(value)
-            if note:
-                changes[name] = text
-    cleaned = list(doc.cleaned)
-    label = _label_of(doc, changes)
-    try:
-        source, changed = (None, []) if doc.source is None else storable(doc.source, "source", strict=False)
-        _json_text(source)
-    except (FieldProblem, TypeError, ValueError, RecursionError) as exc:
-        source, changed = {"unstorable": repr(doc.source)[:2000]}, [f"source ({exc})"]
-    if changed and not cleaned:
-        cleaned.append(
-            f"{label}: {', '.join(changed[:5])}: changed before storing (text cleaned, or nesting"
-            " deeper than 32 levels left out)"
-        )
-    changes["source"] = source
-    for name in ("refs", "lookup"):
-        value = getattr(doc, name)
-        if value:
-            changes[name] = storable(value, name, strict=False)[0]
-    problem = None
-    if doc.payload is not None:
-        try:
-            payload, bad = storable(doc.payload, "payload")
-            _json_text(payload)
-        except FieldProblem as exc:
-            problem = f"{exc.field} is {exc.problem.split(' is ', 1)[-1]}"
-        except (TypeError, ValueError, RecursionError) as exc:
-            problem = f"payload cannot be written as JSON ({exc})"
-        else:
-            if bad:
-                problem = (
-                    f"{', '.join(bad[:5])} holds characters Accurate and the ledger cannot take"
-                    " (NUL, control characters or invalid Unicode)"
-                )
-    if problem:
-        changes.update(
-            payload=None,
-            status=FAILED,
-            reason=f"{label}: {problem}; correct the source in iSeller, then refresh",
-        )
-    if cleaned != doc.cleaned:
-        changes["cleaned"] = cleaned
-    return replace(doc, **changes) if changes else doc
-
-
-def _label_of(doc: Document, changes: dict[str, Any]) -> str:
-    number = changes.get("target_number", doc.target_number) or changes.get(
-        "source_number", doc.source_number
-    ) or changes.get("source_id", doc.source_id)
-    return f"{doc.data_type.replace('_', ' ')} {number}"
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else jsonutil.dumps(value)
 
 
 def _default_note(key: tuple[str, str]) -> str:

@@ -11,6 +11,8 @@ Schema changes are versioned SQL files under ``migrations/`` applied in order by
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,3 +134,15 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
             conn.execute("INSERT INTO sync.schema_migrations (name) VALUES (%s)", (path.name,))
             applied.append(path.name)
     return applied
+
+
+@contextmanager
+def migrated(dsn: str | None = None) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """An autocommit ledger connection with the schema migrated, closed on exit (what every
+    ``open()`` of a ledger-backed store needs)."""
+    conn = connect(dsn, autocommit=True)
+    try:
+        migrate(conn)
+        yield conn
+    finally:
+        conn.close()
