@@ -30,6 +30,8 @@ SYNC_DB_CONN_ID = "sync_db"
 #: How the sync's sessions show in ``pg_stat_activity`` unless the connection's extra names another.
 APPLICATION_NAME = "iseller-accurate-sync"
 _MIGRATION_LOCK = 7_301_942  # advisory lock id: one migrator at a time
+#: libpq keyword -> Airflow connection field.
+_LIBPQ_FIELDS = {"host": "host", "port": "port", "dbname": "schema", "user": "login", "password": "password"}
 
 
 def get_connection(conn_id: str) -> Any:
@@ -79,13 +81,7 @@ def dsn_from_connection(conn_id: str = SYNC_DB_CONN_ID) -> str:
     """
     hook = sync_db_hook(conn_id)
     conn = hook.connection
-    params: dict[str, Any] = {
-        "host": conn.host,
-        "port": conn.port,
-        "dbname": conn.schema,
-        "user": conn.login,
-        "password": conn.password,
-    }
+    params: dict[str, Any] = {key: getattr(conn, name) for key, name in _LIBPQ_FIELDS.items()}
     for key, value in conn.extra_dejson.items():
         if key not in hook.ignored_extra_options:
             params[key] = value
