@@ -110,3 +110,20 @@ def test_dag_policy(dagbag: Any, file_name: str) -> None:
         callbacks = task.on_failure_callback
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
         assert any(isinstance(cb, SyncFailureNotifier) for cb in callbacks), f"{where}: no failure notifier"
+
+
+@pytest.mark.parametrize("task_id", ["reconcile", "check_stock"])
+def test_reconciliation_tasks_fail_at_once_on_invalid_settings(
+    monkeypatch: pytest.MonkeyPatch, task_id: str
+) -> None:
+    """As every sync task: an unusable Variable fails the task at once (no retries), naming the key."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW_VAR_ISELLER_ACCURATE_SETTINGS", json.dumps({"reconciliation_time": "25:00"}))
+    bag = DagBag(dag_folder=str(DAGS / "iseller_accurate_reconciliation.py"))
+    task = bag.dags["iseller_accurate_reconciliation"].get_task(task_id)
+    with pytest.raises(AirflowFailException) as info:
+        task.python_callable(None, params={})
+    assert "iseller_accurate_settings.reconciliation_time" in str(info.value)
+    assert "Repair the Variable iseller_accurate_settings" in str(info.value)
