@@ -95,3 +95,12 @@ def test_without_extras_the_session_is_named_after_the_sync(
         assert not conn.autocommit
     with psycopg.connect(dsn_from_connection()) as conn:
         assert _session(conn)["application_name"] == "iseller-accurate-sync"
+
+
+def test_a_misspelt_extra_is_refused_not_ignored(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sslmod`` for ``sslmode``: ignoring it would connect without the TLS the operator asked for."""
+    monkeypatch.setenv("AIRFLOW_CONN_SYNC_DB", _connection_json(pg_dsn, {"sslmod": "require"}))
+    with pytest.raises(psycopg.ProgrammingError, match="sslmod"):
+        connect()
+    with pytest.raises(psycopg.ProgrammingError, match="sslmod"):
+        dsn_from_connection()
