@@ -25,21 +25,24 @@ from datetime import datetime
 from airflow.sdk import dag
 
 from include.iseller_accurate.reconciliation.tasks import DAG_ID, PARAMS, reconciliation_tasks
-from include.iseller_accurate.schedules import at_times
-from include.iseller_accurate.settings import load_settings
+from include.iseller_accurate.schedules import at_times, fallback_schedule
+from include.iseller_accurate.settings import settings_for_parsing, settings_notice
 from include.iseller_accurate.tasks import DEFAULT_ARGS
 
-settings = load_settings()
+# An invalid settings Variable must not make the DAG vanish: parse on a fallback schedule.
+settings, settings_error = settings_for_parsing()
 
 
 @dag(
     dag_id=DAG_ID,
-    schedule=at_times([settings.reconciliation_time], settings.timezone),
+    schedule=(
+        fallback_schedule() if settings_error else at_times([settings.reconciliation_time], settings.timezone)
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    doc_md=__doc__,
+    doc_md=(__doc__ or "") + settings_notice(settings_error),
     tags=["iseller", "accurate", "reconciliation"],
     params=PARAMS,
 )

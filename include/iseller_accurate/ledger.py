@@ -5,8 +5,8 @@ Every source document gets one row keyed by ``(data_type, source_id)``. Its stat
 on) or ``skipped`` (nothing to post, e.g. a voided order). Rows are never duplicated: re-extracting a
 document updates the row unless it is already ``synced`` or being posted.
 
-The ledger lives in its own database (connection ``sync_db``), never in Airflow's metadata tables.
-Schema changes are versioned SQL files under ``migrations/`` applied in order by :func:`migrate`.
+The ledger lives in its own database (connection ``sync_db``), never in Airflow's metadata tables;
+opening it and migrating its schema live in :mod:`sync_db` (importable from here too).
 """
 
 from __future__ import annotations
@@ -14,89 +14,42 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import set_json_dumps, set_json_loads
 
 from include.iseller_accurate import jsonutil
-from include.iseller_accurate.checks import FieldProblem, clean_text, storable
+from include.iseller_accurate.ledger_clean import json_text, storable_document
+from include.iseller_accurate.status import (  # noqa: F401 - DONE, OPEN importable from here
+    BLOCKED,
+    CLAIMABLE,
+    DONE,
+    KEPT_ON_REEXTRACT,
+    OPEN,
+    PENDING,
+    POSTING,
+    SKIPPED,
+    SYNCED,
+    satisfies,
+    sql_list,
+)
+from include.iseller_accurate.sync_db import (  # noqa: F401 - importable from here, as they always were
+    MIGRATIONS_DIR,
+    SYNC_DB_CONN_ID,
+    connect,
+    dsn_from_connection,
+    get_connection,
+    migrate,
+    migrated,
+)
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SYNC_DB_CONN_ID = "sync_db"
-_MIGRATION_LOCK = 7_301_942  # advisory lock id: one migrator at a time
 #: Advisory lock id held while prerequisites are linked, so that a document stored by one DAG and an
 #: awaited prerequisite on it stored by another at the same moment always meet (see ``_link``).
 _LINK_LOCK = 7_301_943
 
-#: Statuses that need no more work.
-DONE = ("synced", "skipped")
-#: Statuses a load may (re-)attempt.
-OPEN = ("pending", "posting", "failed", "blocked")
-
-
-def get_connection(conn_id: str) -> Any:
-    """An Airflow connection, from a task (Task SDK) or from the API server (plugin code)."""
-    try:
-        from airflow.sdk import BaseHook
-
-        return BaseHook.get_connection(conn_id)
-    except Exception:  # noqa: BLE001 - outside a task: the secrets backends of the core
-        from include.iseller_accurate.airflow_internals import metastore_connection
-
-        return metastore_connection(conn_id)
-
-
-def dsn_from_connection(conn_id: str = SYNC_DB_CONN_ID) -> str:
-    """libpq connection string for an Airflow connection (``postgres`` type)."""
-    conn = get_connection(conn_id)
-    parts = {
-        "host": conn.host or "127.0.0.1",
-        "port": str(conn.port or 5432),
-        "dbname": conn.schema or "sync_db",
-        "user": conn.login or "",
-        "password": conn.password or "",
-        "application_name": "iseller-accurate-sync",
-    }
-    return " ".join(f"{key}='{_quote(value)}'" for key, value in parts.items() if value)
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def connect(dsn: str | None = None, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
-    """Open a ledger connection whose JSON values keep money as Decimal."""
-    conn = psycopg.connect(dsn or dsn_from_connection(), autocommit=autocommit, row_factory=dict_row)
-    set_json_loads(jsonutil.loads, conn)
-    set_json_dumps(jsonutil.dumps, conn)
-    return conn
-
-
-def migrate(conn: psycopg.Connection[Any]) -> list[str]:
-    """Apply the migrations not applied yet, in file-name order. Returns the names applied."""
-    applied: list[str] = []
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE SCHEMA IF NOT EXISTS sync")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS sync.schema_migrations ("
-            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {row[0] if isinstance(row, tuple) else row["name"]
-                for row in conn.execute("SELECT name FROM sync.schema_migrations").fetchall()}
-        for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-            if path.name in done:
-                continue
-            conn.execute(path.read_text())  # trusted files of this package
-            conn.execute("INSERT INTO sync.schema_migrations (name) VALUES (%s)", (path.name,))
-            applied.append(path.name)
-    return applied
 
 
 @dataclass(frozen=True)
@@ -138,7 +91,7 @@ class Document:
     refs: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: For records Accurate numbers itself: {"field": ..., "value": ...} to find them again.
     lookup: dict[str, str] | None = None
-    status: str = "pending"
+    status: str = PENDING
     reason: str | None = None
     #: What was cleaned out of the source text (``order #X: line 1 field product_name: NUL
     #: character removed``); stored in the ``cleaned`` column and shown as the synced row's note.
@@ -180,7 +133,7 @@ class LedgerRow:
     @property
     def satisfies(self) -> bool:
         """As a prerequisite: whether the document that needs this one may go."""
-        return self.status == "synced" or (self.ordering_only and self.status == "skipped")
+        return satisfies(self.status, ordering_only=self.ordering_only)
 
     @property
     def label(self) -> str:
@@ -224,12 +177,8 @@ class Ledger:
     @contextmanager
     def open(cls, dsn: str | None = None) -> Iterator[Ledger]:
         """A ledger on a new connection, migrated, closed on exit."""
-        conn = connect(dsn, autocommit=True)
-        try:
-            migrate(conn)
+        with migrated(dsn) as conn:
             yield cls(conn)
-        finally:
-            conn.close()
 
     # -- storing documents -------------------------------------------------------------------
     def upsert(self, documents: Sequence[Document], run: RunRef | None) -> dict[tuple[str, str], int]:
@@ -240,7 +189,7 @@ class Ledger:
         """
         if not documents:
             return {}
-        originals, documents = documents, [_storable(doc) for doc in documents]
+        originals, documents = documents, [storable_document(doc) for doc in documents]
         ids: dict[tuple[str, str], int] = {}
         run_cols = (
             (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number) if run else (None,) * 5
@@ -263,14 +212,14 @@ class Ledger:
                     copy.write_row((
                         ord_, doc.data_type, doc.source_id, doc.source_key, doc.source_number, doc.outlet_id,
                         doc.source_date, doc.target_module, doc.target_number,
-                        _json_text(doc.payload),
-                        _json_text({k: list(v) for k, v in doc.refs.items()} if doc.refs else None),
-                        _json_text(doc.lookup or None),
-                        _json_text(doc.source),
+                        json_text(doc.payload),
+                        json_text({k: list(v) for k, v in doc.refs.items()} if doc.refs else None),
+                        json_text(doc.lookup or None),
+                        json_text(doc.source),
                         doc.status, doc.reason, "; ".join(doc.cleaned) or None,
                     ))
             cur.execute(
-                """
+                f"""
                 INSERT INTO sync.documents AS d (data_type, source_id, source_key, source_number, outlet_id,
                     source_date, target_module, target_number, payload, refs, lookup, source, status, reason,
                     cleaned, dag_id, run_id, task_id, map_index, try_number)
@@ -287,7 +236,7 @@ class Ledger:
                     cleaned = EXCLUDED.cleaned, transient = false, updated_at = now(),
                     dag_id = EXCLUDED.dag_id, run_id = EXCLUDED.run_id, task_id = EXCLUDED.task_id,
                     map_index = EXCLUDED.map_index, try_number = EXCLUDED.try_number
-                WHERE d.status NOT IN ('synced', 'posting')
+                WHERE d.status NOT IN ({sql_list(KEPT_ON_REEXTRACT)})
                 RETURNING id, data_type, source_id
                 """,
                 run_cols,
@@ -444,10 +393,10 @@ class Ledger:
     def released(self, limit: int = 10_000) -> list[int]:
         """Blocked documents (of any run) whose prerequisites are now all satisfied, oldest first."""
         rows = self.conn.execute(
-            "SELECT d.id FROM sync.documents d WHERE d.status = 'blocked' AND NOT EXISTS ("
+            f"SELECT d.id FROM sync.documents d WHERE d.status = '{BLOCKED}' AND NOT EXISTS ("
             "  SELECT 1 FROM sync.prerequisites p JOIN sync.documents q ON q.id = p.requires_id"
-            "  WHERE p.document_id = d.id AND q.status <> 'synced'"
-            "  AND NOT (p.ordering_only AND q.status = 'skipped'))"
+            f"  WHERE p.document_id = d.id AND q.status <> '{SYNCED}'"
+            f"  AND NOT (p.ordering_only AND q.status = '{SKIPPED}'))"  # see status.satisfies
             " AND NOT EXISTS (SELECT 1 FROM sync.awaited_prerequisites a WHERE a.document_id = d.id)"
             " ORDER BY d.source_date, d.id LIMIT %s",
             (limit,),
@@ -482,7 +431,7 @@ class Ledger:
         rows = self.conn.execute(
             "SELECT d.data_type, d.source_id, d.target_number FROM sync.documents d"
             " JOIN unnest(%s::text[], %s::text[]) AS k(data_type, source_id) USING (data_type, source_id)"
-            " WHERE d.status = 'synced'",
+            f" WHERE d.status = '{SYNCED}'",
             ([k[0] for k in keys], [k[1] for k in keys]),
         ).fetchall()
         return {(r["data_type"], r["source_id"]): r["target_number"] for r in rows}
@@ -503,10 +452,10 @@ class Ledger:
         if not ids:
             return []
         rows = self.conn.execute(
-            "UPDATE sync.documents SET status = 'posting', attempts = attempts + 1,"
+            f"UPDATE sync.documents SET status = '{POSTING}', attempts = attempts + 1,"
             " last_attempt_at = now(), updated_at = now(), dag_id = %s, run_id = %s, task_id = %s,"
             " map_index = %s, try_number = %s"
-            " WHERE id = ANY(%s) AND status IN ('pending', 'failed', 'blocked', 'posting')"
+            f" WHERE id = ANY(%s) AND status IN ({sql_list(CLAIMABLE)})"
             " RETURNING id",
             (run.dag_id, run.run_id, run.task_id, run.map_index, run.try_number, list(ids)),
         ).fetchall()
@@ -518,7 +467,7 @@ class Ledger:
         if not params:
             return
         self.conn.execute(
-            "UPDATE sync.documents d SET status = 'synced',"
+            f"UPDATE sync.documents d SET status = '{SYNCED}',"
             " target_number = COALESCE(u.number, d.target_number),"
             " target_id = COALESCE(u.target_id, d.target_id), reason = COALESCE(u.note, d.cleaned),"
             " transient = false,"
@@ -537,7 +486,7 @@ class Ledger:
         self.conn.execute(
             "UPDATE sync.documents d SET status = %s, reason = u.reason, transient = %s, updated_at = now()"
             " FROM unnest(%s::bigint[], %s::text[]) AS u(id, reason)"
-            " WHERE d.id = u.id AND d.status <> 'synced'",
+            f" WHERE d.id = u.id AND d.status <> '{SYNCED}'",
             (status, transient, [p[0] for p in params], [p[1] for p in params]),
         )
 
@@ -552,9 +501,9 @@ class Ledger:
         if not ids:
             return []
         rows = self.conn.execute(
-            "UPDATE sync.documents SET status = 'pending', reason = %s, transient = false,"
+            f"UPDATE sync.documents SET status = '{PENDING}', reason = %s, transient = false,"
             " attempts = GREATEST(attempts, 1), updated_at = now()"
-            " WHERE id = ANY(%s) AND status = 'synced' RETURNING id",
+            f" WHERE id = ANY(%s) AND status = '{SYNCED}' RETURNING id",
             (reason, list(ids)),
         ).fetchall()
         return [row["id"] for row in rows]
@@ -579,79 +528,6 @@ class Ledger:
             " SET position = GREATEST(sync.cursors.position, EXCLUDED.position), updated_at = now()",
             (stream, position),
         )
-
-
-_TEXT_COLUMNS = ("source_id", "source_key", "source_number", "outlet_id", "target_number", "reason")
-
-
-def _storable(doc: Document) -> Document:
-    """The document as PostgreSQL can store it, decided for this document alone.
-
-    The streams check their fields first (see ``checks``); this is the net under them, so that no
-    value can make the whole batch's transaction fail. Text columns and the source record are
-    cleaned (NUL removed, other control characters replaced; what changed is recorded). A payload
-    that would have to change, or that cannot be written as JSON, is not posted: the document fails
-    with the reason naming the field.
-    """
-    changes: dict[str, Any] = {}
-    for name in _TEXT_COLUMNS:
-        value = getattr(doc, name)
-        if isinstance(value, str):
-            text, note = clean_text(value)
-            if note:
-                changes[name] = text
-    cleaned = list(doc.cleaned)
-    label = _label_of(doc, changes)
-    try:
-        source, changed = (None, []) if doc.source is None else storable(doc.source, "source", strict=False)
-        _json_text(source)
-    except (FieldProblem, TypeError, ValueError, RecursionError) as exc:
-        source, changed = {"unstorable": repr(doc.source)[:2000]}, [f"source ({exc})"]
-    if changed and not cleaned:
-        cleaned.append(
-            f"{label}: {', '.join(changed[:5])}: changed before storing (text cleaned, or nesting"
-            " deeper than 32 levels left out)"
-        )
-    changes["source"] = source
-    for name in ("refs", "lookup"):
-        value = getattr(doc, name)
-        if value:
-            changes[name] = storable(value, name, strict=False)[0]
-    problem = None
-    if doc.payload is not None:
-        try:
-            payload, bad = storable(doc.payload, "payload")
-            _json_text(payload)
-        except FieldProblem as exc:
-            problem = f"{exc.field} is {exc.problem.split(' is ', 1)[-1]}"
-        except (TypeError, ValueError, RecursionError) as exc:
-            problem = f"payload cannot be written as JSON ({exc})"
-        else:
-            if bad:
-                problem = (
-                    f"{', '.join(bad[:5])} holds characters Accurate and the ledger cannot take"
-                    " (NUL, control characters or invalid Unicode)"
-                )
-    if problem:
-        changes.update(
-            payload=None,
-            status="failed",
-            reason=f"{label}: {problem}; correct the source in iSeller, then refresh",
-        )
-    if cleaned != doc.cleaned:
-        changes["cleaned"] = cleaned
-    return replace(doc, **changes) if changes else doc
-
-
-def _label_of(doc: Document, changes: dict[str, Any]) -> str:
-    number = changes.get("target_number", doc.target_number) or changes.get(
-        "source_number", doc.source_number
-    ) or changes.get("source_id", doc.source_id)
-    return f"{doc.data_type.replace('_', ' ')} {number}"
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else jsonutil.dumps(value)
 
 
 def _default_note(key: tuple[str, str]) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -121,68 +122,69 @@ def reconcile_sales(
     When a side cannot be read, the days are stored as "could not be checked" with the reason (the
     grid shows them so) and the exception goes on (the task fails; Airflow retries it).
     """
+    with _stored_as_unchecked_on_error(ledger, outlets, days, run):
+        tz = settings.tz
+        start, end = utc_bounds(days, settings)
+        day_set = set(days)
+        # iSeller: every order and refund of the range (all outlets at once), mapped as the sync maps them.
+        stream = SalesStream()
+        records = stream._collect(iseller.get_orders_pages(created_after=start, created_before=end))
+        mapped = stream.map(records, MapContext(settings, ledger.synced_numbers))
+        iseller_by_day = _iseller_by_day(records, outlets, day_set, settings)
+        # Ledger: the range's rows (widened by a day each side: a document's date may differ from its
+        # order's).
+        rows = store.ledger_rows(
+            ledger.conn, SALES_TYPES, outlets, start - timedelta(days=1), end + timedelta(days=1)
+        )
+        expected = expected_documents(mapped, rows, outlets, day_set, tz)
+        # Accurate: the branches' documents of the range.
+        branch_of = {outlet: settings.outlets[outlet].branch for outlet in outlets}
+        branches = sorted(set(branch_of.values()))
+        accurate_docs: list[AccurateDoc] = []
+        for module, fields in LIST_FIELDS.items():
+            for row in accurate.list(
+                module,
+                fields=fields,
+                filters={"branchName": branches, "transDate": ("BETWEEN", [days[0], days[-1]])},
+                page_size=100,
+            ):
+                doc = AccurateDoc.from_row(module, row)
+                if doc.branch in branches and doc.day in day_set:
+                    accurate_docs.append(doc)
+        known = {
+            (info.target_module, info.target_number or ""): (
+                str(info.outlet_id or ""),
+                local_day(info.source_date, tz),
+            )
+            for info in store.ledger_by_numbers(ledger.conn, [(d.module, d.number) for d in accurate_docs])
+        }
+
+        def find_elsewhere(module: str, numbers: list[str]) -> dict[str, AccurateDoc]:
+            found = accurate.find_by_numbers(module, numbers, fields=LIST_FIELDS[module])
+            return {number: AccurateDoc.from_row(module, row) for number, row in found.items()}
+
+        results = compare(
+            expected, accurate_docs, branch_of, list(days), find_elsewhere, known, iseller_by_day
+        )
+        ordered = [results[key] for key in sorted(results)]
+        store.save_days(ledger.conn, ordered, run)
+        return SalesOutcome(ordered)
+
+
+@contextmanager
+def _stored_as_unchecked_on_error(
+    ledger: Ledger, outlets: Sequence[str], days: Sequence[date], run: RunRef | None
+) -> Iterator[None]:
+    """Any error: each outlet and day is stored as "could not be checked" with the reason, and the
+    exception goes on."""
     try:
-        return _reconcile_sales(settings, ledger, iseller, accurate, days, outlets, run)
+        yield
     except Exception as exc:
         reason = f"could not be checked: {type(exc).__name__}: {exc}"[:2000]
         for outlet in outlets:
             for day in days:
                 store.save_error(ledger.conn, outlet, day, reason, run)
         raise
-
-
-def _reconcile_sales(
-    settings: SyncSettings,
-    ledger: Ledger,
-    iseller: Any,
-    accurate: Any,
-    days: Sequence[date],
-    outlets: Sequence[str],
-    run: RunRef | None,
-) -> SalesOutcome:
-    tz = settings.tz
-    start, end = utc_bounds(days, settings)
-    day_set = set(days)
-    # iSeller: every order and refund of the range (all outlets at once), mapped as the sync maps them.
-    stream = SalesStream()
-    records = stream._collect(iseller.get_orders_pages(created_after=start, created_before=end))
-    mapped = stream.map(records, MapContext(settings, ledger.synced_numbers))
-    iseller_by_day = _iseller_by_day(records, outlets, day_set, settings)
-    # Ledger: the range's rows (widened by a day each side: a document's date may differ from its order's).
-    rows = store.ledger_rows(
-        ledger.conn, SALES_TYPES, outlets, start - timedelta(days=1), end + timedelta(days=1)
-    )
-    expected = expected_documents(mapped, rows, outlets, day_set, tz)
-    # Accurate: the branches' documents of the range.
-    branch_of = {outlet: settings.outlets[outlet].branch for outlet in outlets}
-    branches = sorted(set(branch_of.values()))
-    accurate_docs: list[AccurateDoc] = []
-    for module, fields in LIST_FIELDS.items():
-        for row in accurate.list(
-            module,
-            fields=fields,
-            filters={"branchName": branches, "transDate": ("BETWEEN", [days[0], days[-1]])},
-            page_size=100,
-        ):
-            doc = AccurateDoc.from_row(module, row)
-            if doc.branch in branches and doc.day in day_set:
-                accurate_docs.append(doc)
-    known = {
-        (info.target_module, info.target_number or ""): (
-            str(info.outlet_id or ""),
-            local_day(info.source_date, tz),
-        )
-        for info in store.ledger_by_numbers(ledger.conn, [(d.module, d.number) for d in accurate_docs])
-    }
-
-    def find_elsewhere(module: str, numbers: list[str]) -> dict[str, AccurateDoc]:
-        found = accurate.find_by_numbers(module, numbers, fields=LIST_FIELDS[module])
-        return {number: AccurateDoc.from_row(module, row) for number, row in found.items()}
-
-    results = compare(expected, accurate_docs, branch_of, list(days), find_elsewhere, known, iseller_by_day)
-    ordered = [results[key] for key in sorted(results)]
-    store.save_days(ledger.conn, ordered, run)
-    return SalesOutcome(ordered)
 
 
 def _iseller_by_day(

@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from include.iseller_accurate.reconciliation import CLASSES, MODULE_OF, SALES_TYPES, TYPE_OF
+from include.iseller_accurate.status import OPEN
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -35,7 +36,7 @@ TAX_PERCENT = Decimal(11)
 #: Larger amounts or quantities are not believed (an absurd value from an API reads as unknown).
 MAX_NUMBER = Decimal("1e15")
 #: The statuses of ledger rows that are not in Accurate yet.
-NOT_SYNCED = ("pending", "posting", "failed", "blocked")
+NOT_SYNCED = OPEN
 
 FIXES = {
     "not_synced": "Open Sync Status for this document, repair the reason shown there, then press Refresh.",

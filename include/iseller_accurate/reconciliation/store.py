@@ -14,6 +14,7 @@ from typing import Any
 from include.iseller_accurate.ledger import Ledger, LedgerRow, RunRef
 from include.iseller_accurate.reconciliation.sales import DayResult, LedgerInfo
 from include.iseller_accurate.reconciliation.stock import StockResult
+from include.iseller_accurate.status import OPEN, sql_list
 
 #: What a re-posted document's ledger row says until the load posts it.
 REPOST_REASON = "re-post requested from Reconciliation: deleted in Accurate, checked gone by number"
@@ -251,7 +252,7 @@ def open_rows(conn: Any, outlets: Sequence[str]) -> tuple[list[LedgerInfo], dict
     """The outlets' documents not in Accurate yet (for the stock explanations), with their sources."""
     rows = conn.execute(
         f"SELECT {_INFO_COLUMNS}, source FROM sync.documents"
-        " WHERE status IN ('pending', 'posting', 'failed', 'blocked') AND outlet_id = ANY(%s)",
+        f" WHERE status IN ({sql_list(OPEN)}) AND outlet_id = ANY(%s)",
         (list(outlets),),
     ).fetchall()
     sources = {row["id"]: row.pop("source") for row in rows}

@@ -22,7 +22,7 @@ from airflow.sdk import Param, task
 from include.iseller_accurate.ledger import Ledger, dsn_from_connection
 from include.iseller_accurate.pipeline import failure_message
 from include.iseller_accurate.reconciliation import run as recon
-from include.iseller_accurate.settings import SyncSettings, load_settings
+from include.iseller_accurate.settings import SyncSettings, require_settings
 from include.iseller_accurate.tasks import ACCURATE_POOL, _accurate, _iseller, run_ref
 from include.iseller_accurate.utc import run_time
 
@@ -110,7 +110,7 @@ def reconciliation_tasks() -> None:
     def reconcile(_: Any, **context: Any) -> dict[str, Any]:
         """Compare iSeller, Accurate and the ledger for each outlet and day; alert new red days."""
         params = dict(context.get("params") or {})
-        settings = load_settings()
+        settings = require_settings()
         days = day_range(params, context, settings)
         outlets = recon.outlets_of(settings, params.get("outlet_ids"))
         if not outlets:
@@ -141,7 +141,7 @@ def reconciliation_tasks() -> None:
         params = dict(context.get("params") or {})
         if not params.get("check_stock", True):
             return {"outlets": 0}
-        settings = load_settings()
+        settings = require_settings()
         outlets = recon.outlets_of(settings, params.get("outlet_ids"))
         checked_on = run_time(context).astimezone(settings.tz).date()
         with Ledger.open(dsn_from_connection()) as ledger:
