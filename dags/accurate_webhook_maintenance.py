@@ -32,8 +32,8 @@ from typing import Any
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from include.iseller_accurate.conf import window_params
-from include.iseller_accurate.tasks import DEFAULT_ARGS, check_conf
-from include.iseller_accurate.webhook_events import ACCURATE_WEBHOOK_EVENTS, run_catch_up, run_renewal
+from include.iseller_accurate.purchases.events import ACCURATE_WEBHOOK_EVENTS
+from include.iseller_accurate.tasks import DEFAULT_ARGS, check_conf, run_catch_up, run_renewal
 
 MAINTENANCE_CRON = "*/15 * * * *"
 

@@ -36,9 +36,8 @@ from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from include.iseller_accurate.streams.purchases import run_webhook_events
-from include.iseller_accurate.tasks import DEFAULT_ARGS, check_run
-from include.iseller_accurate.webhook_events import ACCURATE_WEBHOOK_EVENTS
+from include.iseller_accurate.purchases.events import ACCURATE_WEBHOOK_EVENTS
+from include.iseller_accurate.tasks import DEFAULT_ARGS, check_run, run_webhook_events
 
 #: Safety net: a run every 10 minutes even without a signal from the receiver.
 POLL_CRON = "*/10 * * * *"

@@ -28,6 +28,7 @@ from include.iseller_accurate.pipeline import (
     run_window,
 )
 from include.iseller_accurate.settings import SyncSettings, require_settings
+from include.iseller_accurate.utc import as_utc, run_time
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +173,82 @@ def _refresher(
         refresh_documents(stream, ctx, ledger, run, keys)
 
     return refresh
+
+
+# ---------------------------------------------------------------------------------------------
+# Accurate to iSeller: the tasks of DAGs accurate_webhooks_to_iseller and accurate_webhook_maintenance
+
+
+def run_webhook_events(context: dict[str, Any]) -> dict[str, Any]:
+    """Entry point of task ``process_events`` of DAG ``accurate_webhooks_to_iseller``."""
+    from include.iseller_accurate.clients import AccurateHook, IsellerHook, PostgresRateLimiter
+    from include.iseller_accurate.purchases.processor import (
+        WebhookEventsFailed,
+        WebhookProcessor,
+        process_run,
+    )
+    from include.iseller_accurate.purchases.store import WebhookEventLedger
+    from include.iseller_accurate.settings import load_settings
+
+    settings = load_settings()
+    run = run_ref(context)
+    dsn = dsn_from_connection()
+    accurate = AccurateHook(rate_limiter=PostgresRateLimiter(dsn))
+    iseller = IsellerHook()
+    with WebhookEventLedger.open(dsn) as ledger:
+        processor = WebhookProcessor(ledger, accurate, iseller, settings, run)
+        try:
+            return process_run(ledger, processor, run)
+        except WebhookEventsFailed as failure:
+            if failure.transient:
+                raise  # Airflow retries the task by itself
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(failure)) from None
+
+
+def run_renewal() -> dict[str, Any]:
+    """Task ``renew_subscription``: renew Accurate's webhook subscription, record the new expiry."""
+    from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
+    from include.iseller_accurate.purchases.maintenance import renew_subscription
+    from include.iseller_accurate.purchases.store import WebhookEventLedger
+
+    dsn = dsn_from_connection()
+    accurate = AccurateHook(rate_limiter=PostgresRateLimiter(dsn))
+    with WebhookEventLedger.open(dsn) as ledger:
+        result = renew_subscription(accurate, ledger)
+    log.info(
+        "Accurate webhook subscription renewed; it now expires %s (Accurate's time)", result["expires_text"]
+    )
+    return result
+
+
+def run_catch_up(context: dict[str, Any]) -> dict[str, Any]:
+    """Task ``catch_up``: store the deliveries of ``webhook-history.do`` since the bookmark (or the
+    window given in the run's params), then move the bookmark to the end of the window read."""
+    from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
+    from include.iseller_accurate.purchases.maintenance import (
+        advance_history_cursor,
+        catch_up,
+        history_cursor,
+        history_window,
+    )
+    from include.iseller_accurate.purchases.store import WebhookEventLedger
+
+    params = dict(context.get("params") or {})
+    if bool(params.get("window_start")) != bool(params.get("window_end")):
+        raise ValueError("give both window_start and window_end, or neither")
+    explicit = bool(params.get("window_start"))
+    dsn = dsn_from_connection()
+    accurate = AccurateHook(rate_limiter=PostgresRateLimiter(dsn))
+    with WebhookEventLedger.open(dsn) as ledger:
+        start, end = history_window(
+            history_cursor(ledger.conn),
+            run_time(context),
+            as_utc(params["window_start"]) if explicit else None,
+            as_utc(params["window_end"]) if explicit else None,
+        )
+        summary = catch_up(accurate, ledger, start, end)
+        if not explicit:
+            advance_history_cursor(ledger.conn, end)
+    return summary

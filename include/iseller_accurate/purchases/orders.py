@@ -25,176 +25,42 @@ What happens (issue 11; the user-facing description is in ``docs/accurate-to-ise
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
-from include.iseller_accurate.streams.purchases import (
+from include.iseller_accurate.purchases.mapping import (
+    PURCHASE_ORDER,
     ZERO,
     EventOutcome,
     MappingProblem,
-    PurchaseKind,
     StockKey,
     _decimal,
-    _nested,
     _text,
+    add_quantities,
+    as_lines,
+    by_outlet,
+    describe,
+    lines_map,
     next_codes,
+    open_quantities,
+    order_closed,
+    pending_payload,
+    receipt_order_lines,
+    receipt_split,
     reference_base,
-    stock_lines,
     supplier_name,
     target_stock,
+    update_payload,
 )
 
 if TYPE_CHECKING:
-    from include.iseller_accurate.streams.purchases import WebhookProcessor
+    from include.iseller_accurate.purchases.processor import WebhookProcessor
 
 log = logging.getLogger(__name__)
-
-PURCHASE_ORDER = PurchaseKind("PURCHASE_ORDER", "purchase-order", "PO", 1, "purchase order")
-#: Status values of an Accurate purchase order that mean nothing more will arrive (assumed shapes).
-CLOSED_STATUSES = frozenset({"CLOSED", "CLOSE", "MANUAL_CLOSED", "DITUTUP"})
-
-
-# ---------------------------------------------------------------------------------------------
-# pure mapping
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
-def order_closed(document: Mapping[str, Any]) -> bool:
-    """Whether the purchase order is closed in Accurate: ``manualClosed``/``closed``/``orderClosed``
-    true, or a ``status``/``statusName`` among :data:`CLOSED_STATUSES`."""
-    if any(_truthy(document.get(key)) for key in ("manualClosed", "closed", "orderClosed")):
-        return True
-    for key in ("status", "statusName"):
-        value = document.get(key)
-        if isinstance(value, Mapping):
-            value = value.get("name") or value.get("value")
-        if _text(value).upper().replace(" ", "_") in CLOSED_STATUSES:
-            return True
-    return False
-
-
-def add_quantities(*parts: Mapping[StockKey, Decimal]) -> dict[StockKey, Decimal]:
-    """The sum of several quantity maps, non-zero entries only."""
-    total: dict[StockKey, Decimal] = defaultdict(lambda: ZERO)
-    for part in parts:
-        for key, value in part.items():
-            total[key] += value
-    return {key: value for key, value in total.items() if value}
-
-
-def open_quantities(
-    ordered: Mapping[StockKey, Decimal], received: Mapping[StockKey, Decimal]
-) -> dict[StockKey, Decimal]:
-    """What is still expected: ordered minus received per (outlet, SKU), never below zero."""
-    result = {}
-    for key, quantity in ordered.items():
-        left = quantity - received.get(key, ZERO)
-        if left > 0:
-            result[key] = left
-    return result
-
-
-def by_outlet(quantities: Mapping[StockKey, Decimal]) -> dict[str, dict[str, Decimal]]:
-    """(outlet, SKU) -> quantity as outlet -> SKU -> quantity."""
-    result: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for (outlet_id, sku), quantity in quantities.items():
-        result[outlet_id][sku] = quantity
-    return dict(result)
-
-
-def lines_map(lines: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
-    """``[{"sku", "quantity"}]`` as SKU -> quantity (summed)."""
-    result: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for line in lines:
-        result[str(line["sku"])] += Decimal(str(line["quantity"]))
-    return {sku: quantity for sku, quantity in result.items() if quantity}
-
-
-def as_lines(quantities: Mapping[str, Decimal]) -> list[dict[str, Any]]:
-    """SKU -> quantity as sorted ``[{"sku", "quantity"}]``."""
-    return [{"sku": sku, "quantity": quantities[sku]} for sku in sorted(quantities) if quantities[sku]]
-
-
-def receipt_order_lines(
-    document: Mapping[str, Any], warehouses: Mapping[str, Any]
-) -> dict[str, dict[StockKey, Decimal]]:
-    """A receive item's lines that reference a purchase order, per order number and (outlet, SKU).
-
-    The order is the line's ``purchaseOrderNumber`` (or ``purchaseOrder.number``), else the header's.
-    Lines of unmapped or ambiguous warehouses are left out (the receive item reports them itself).
-    """
-    from include.iseller_accurate.streams.purchases import RECEIVE_ITEM
-
-    header = _text(document.get("purchaseOrderNumber")) or _nested(document, "purchaseOrder", "number")
-    raw_lines = document.get("detailItem") or []
-    result: dict[str, dict[StockKey, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    for line in stock_lines(RECEIVE_ITEM, document):
-        raw = raw_lines[line.index] if isinstance(raw_lines, list) else {}
-        number = _text(raw.get("purchaseOrderNumber")) or _nested(raw, "purchaseOrder", "number") or header
-        outlets = warehouses.get(line.warehouse) or []
-        if number and len(outlets) == 1:
-            result[number][(outlets[0], line.sku)] += line.quantity
-    return {number: dict(lines) for number, lines in result.items()}
-
-
-def receipt_split(
-    received: Mapping[StockKey, Decimal], pending: Mapping[str, Mapping[str, Decimal]]
-) -> dict[str, dict[str, Decimal]]:
-    """What a receipt completes: per outlet with a pending transfer, the received SKUs that transfer
-    expects (any quantity, more or less than expected). Other SKUs stay with the receive item."""
-    result: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for (outlet_id, sku), quantity in received.items():
-        if quantity > 0 and sku in pending.get(outlet_id, {}):
-            result[outlet_id][sku] = quantity
-    return dict(result)
-
-
-def describe(quantities: Mapping[str, Decimal]) -> str:
-    """``BRG-0001 x 5, BRG-0002 x 2`` (sorted)."""
-    return ", ".join(f"{sku} x {_number(quantities[sku])}" for sku in sorted(quantities))
-
-
-def _number(value: Decimal) -> str:
-    text = format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
-    return text
-
-
-def pending_payload(
-    reference_code: str, outlet_code: str, lines: Iterable[Mapping[str, Any]], supplier: str | None
-) -> dict[str, Any]:
-    """``CreateTransfer`` body of an expected delivery: type ``in``, status ``pending``."""
-    payload: dict[str, Any] = {
-        "outlet_code": outlet_code,
-        "type": "in",
-        "status": "pending",
-        "reference_code": reference_code,
-        "products": [{"sku": line["sku"], "quantity": Decimal(str(line["quantity"]))} for line in lines],
-        "tags": ["accurate", PURCHASE_ORDER.module],
-    }
-    if supplier:
-        payload["supplier_name"] = supplier
-    return payload
-
-
-def update_payload(
-    reference_code: str, status: str, received: Iterable[Mapping[str, Any]] | None = None
-) -> dict[str, Any]:
-    """``UpdateTransfer`` body: ``completed`` with what arrived, or ``cancelled``."""
-    payload: dict[str, Any] = {"reference_code": reference_code, "status": status}
-    if status == "completed":
-        payload["products"] = [
-            {"sku": line["sku"], "quantity": Decimal(str(line["quantity"]))} for line in received or []
-        ]
-    return payload
-
 
 # ---------------------------------------------------------------------------------------------
 # ledger rows
