@@ -26,9 +26,10 @@ from include.iseller_accurate.clients import (
     clear_token_cache,
 )
 from include.iseller_accurate.ledger import RunRef, connect
+from include.iseller_accurate.pipeline import SyncFailed as WebhookEventsFailed
 from include.iseller_accurate.purchases.events import parse_event
 from include.iseller_accurate.purchases.maintenance import catch_up, renew_subscription
-from include.iseller_accurate.purchases.processor import WebhookEventsFailed, WebhookProcessor, process_run
+from include.iseller_accurate.purchases.processor import WebhookProcessor, process_run
 from include.iseller_accurate.purchases.store import PlannedTransfer, WebhookEventLedger
 from include.iseller_accurate.settings import parse_settings
 from sandbox.demo_shop import NO_SKU_PRODUCT_INDEX, build_demo_shop

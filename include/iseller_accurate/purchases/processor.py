@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from include.iseller_accurate.ledger import RunRef
+from include.iseller_accurate.pipeline import SyncFailed
 from include.iseller_accurate.purchases.events import document_entries
 from include.iseller_accurate.purchases.mapping import (
     KINDS,
@@ -373,14 +374,6 @@ class WebhookProcessor:
 # the task
 
 
-class WebhookEventsFailed(Exception):
-    """Some events of the run failed; the message lists them with their reasons."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
-
-
 def process_run(
     ledger: WebhookEventLedger,
     processor: WebhookProcessor,
@@ -391,7 +384,8 @@ def process_run(
 ) -> dict[str, Any]:
     """The ingestion task's work: the run's own unfinished events first (a retry or a clear), then, on
     the run's first attempt only, pending events oldest first until none are left or the budget is
-    spent. Raises :class:`WebhookEventsFailed` when any event of the run failed."""
+    spent. Raises :class:`~include.iseller_accurate.pipeline.SyncFailed` (the message lists the failed
+    events with their reasons) when any event of the run failed."""
     may_claim = ledger.start_claiming(run)
     own = ledger.run_events(run, ("processing", "failed"))
     if own:
@@ -416,7 +410,7 @@ def process_run(
     if failed:
         lines = [f"{e.label} [{e.uuid}]: {e.reason}" for e in failed]
         transient = _all_transient(ledger, failed)
-        raise WebhookEventsFailed(
+        raise SyncFailed(
             f"{len(failed)} of {summary['events']} webhook events failed; repair the cause, then clear "
             "this task "
             "to re-process exactly these:\n" + "\n".join(lines),
