@@ -9,7 +9,8 @@ signature, may be lost, duplicated or reordered, and the subscription lapses sil
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +19,8 @@ from typing import Any
 from airflow.sdk import Asset
 
 from include.iseller_accurate import jsonutil
+
+log = logging.getLogger(__name__)
 
 MAX_UUID_LENGTH = 200
 MAX_TYPE_LENGTH = 100
@@ -203,6 +206,20 @@ def parse_delivery(body: bytes) -> list[WebhookEvent]:
     if rejected:
         raise DeliveryError(rejected[0].reason)
     return events
+
+
+def parse_history(rows: Sequence[Any]) -> tuple[list[WebhookEvent], int]:
+    """The rows ``webhook-history.do`` answered as events, and how many were unreadable (logged, never
+    stored: Accurate answered them, so nobody can repair them here)."""
+    events: list[WebhookEvent] = []
+    unreadable = 0
+    for index, row in enumerate(rows):
+        try:
+            events.append(parse_event(row, f"history row {index}"))
+        except DeliveryError as exc:
+            unreadable += 1
+            log.warning("Skipping a webhook history row Accurate answered: %s", exc)
+    return events, unreadable
 
 
 def unique_events(events: Iterable[WebhookEvent]) -> list[WebhookEvent]:

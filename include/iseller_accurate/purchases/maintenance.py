@@ -15,12 +15,7 @@ from typing import Any
 import psycopg
 
 from include.iseller_accurate.ledger import Ledger
-from include.iseller_accurate.purchases.events import (
-    DeliveryError,
-    WebhookEvent,
-    parse_event,
-    parse_event_timestamp,
-)
+from include.iseller_accurate.purchases.events import parse_event_timestamp, parse_history
 from include.iseller_accurate.purchases.store import WebhookEventLedger
 
 log = logging.getLogger(__name__)
@@ -90,14 +85,7 @@ def catch_up(accurate: Any, ledger: WebhookEventLedger, start: datetime, end: da
     counted and logged, never stored. Returns counts for XCom.
     """
     rows = accurate.webhook_history(start, end)
-    events: list[WebhookEvent] = []
-    unreadable = 0
-    for index, row in enumerate(rows):
-        try:
-            events.append(parse_event(row, f"history row {index}"))
-        except DeliveryError as exc:
-            unreadable += 1
-            log.warning("Skipping a webhook history row Accurate answered: %s", exc)
+    events, unreadable = parse_history(rows)
     stored = ledger.store(events, received_via="history")
     failed_deliveries = sum(1 for row in rows if str(row.get("status") or "").upper() == "FAILED")
     summary = {

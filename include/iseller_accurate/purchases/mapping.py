@@ -322,6 +322,16 @@ class EventOutcome:
     transient: bool = False
 
 
+def call_failed(label: str, exc: Exception) -> EventOutcome:
+    """The outcome of a document whose Accurate or iSeller call failed: refused or not allowed fails it;
+    anything else (unavailable, answer lost) fails it as transient, so Airflow retries it."""
+    from include.iseller_accurate.clients.errors import AuthError, BusinessError
+
+    if isinstance(exc, AuthError | BusinessError):
+        return EventOutcome("failed", f"{label}: {exc}")
+    return EventOutcome("failed", f"{label}: {exc}; it will be retried", transient=True)
+
+
 def combine(outcomes: Sequence[EventOutcome]) -> EventOutcome:
     """One outcome for an event with several documents: failed if any failed, ignored if all were."""
     failed = [o for o in outcomes if o.status == "failed"]
@@ -358,15 +368,6 @@ def order_closed(document: Mapping[str, Any]) -> bool:
         if _text(value).upper().replace(" ", "_") in CLOSED_STATUSES:
             return True
     return False
-
-
-def add_quantities(*parts: Mapping[StockKey, Decimal]) -> dict[StockKey, Decimal]:
-    """The sum of several quantity maps, non-zero entries only."""
-    total: dict[StockKey, Decimal] = defaultdict(lambda: ZERO)
-    for part in parts:
-        for key, value in part.items():
-            total[key] += value
-    return {key: value for key, value in total.items() if value}
 
 
 def open_quantities(

@@ -40,9 +40,9 @@ from include.iseller_accurate.purchases.mapping import (
     StockKey,
     _decimal,
     _text,
-    add_quantities,
     as_lines,
     by_outlet,
+    call_failed,
     describe,
     lines_map,
     next_codes,
@@ -52,6 +52,7 @@ from include.iseller_accurate.purchases.mapping import (
     receipt_order_lines,
     receipt_split,
     reference_base,
+    stock_sum,
     supplier_name,
     target_stock,
     update_payload,
@@ -224,7 +225,7 @@ class PurchaseOrders:
     # -- the PURCHASE_ORDER event --------------------------------------------------------------
     def reconcile_event(self, entry: Mapping[str, Any], event_id: int | None) -> EventOutcome:
         """Make iSeller hold one pending transfer per outlet with what the order still expects."""
-        from include.iseller_accurate.clients.errors import ApiError, AuthError, BusinessError
+        from include.iseller_accurate.clients.errors import ApiError
 
         number = entry.get("number")
         accurate_id = entry.get("id")
@@ -244,10 +245,8 @@ class PurchaseOrders:
                 return self._event_outcome(
                     int(accurate_id), number, document, entry.get("action") or "WRITE", event_id
                 )
-        except (AuthError, BusinessError) as exc:
-            return EventOutcome("failed", f"{label}: {exc}")
         except ApiError as exc:
-            return EventOutcome("failed", f"{label}: {exc}; it will be retried", transient=True)
+            return call_failed(label, exc)
 
     def _event_outcome(
         self,
@@ -318,7 +317,7 @@ class PurchaseOrders:
                 ordered, names = target_stock(PURCHASE_ORDER, document, self.p.warehouses)
             except MappingProblem as problem:
                 raise OrderFailure(EventOutcome("failed", f"{label}: {problem}")) from None
-        received = add_quantities(*(row.received for row in rows))
+        received = stock_sum(*(row.received for row in rows))
         wanted = by_outlet(open_quantities(ordered, received))
         current = {row.outlet_id: row for row in rows if row.open}
         result = OrderResult()
@@ -373,7 +372,7 @@ class PurchaseOrders:
 
     def received_by(self, receipt_id: int, receipt_number: str) -> dict[StockKey, Decimal]:
         """Stock the receive item brought through its orders' transfers."""
-        return add_quantities(*(row.received for row in self.completions(receipt_id, receipt_number)))
+        return stock_sum(*(row.received for row in self.completions(receipt_id, receipt_number)))
 
     def complete_from_receipt(
         self, receipt_id: int, receipt_number: str, document: Mapping[str, Any], event_id: int | None
@@ -444,11 +443,7 @@ class PurchaseOrders:
                 self.p.ledger.forget(row.reference_code, created=True)
                 continue
             if row.status == "creating":
-                self.p.ledger.confirm(
-                    row.reference_code,
-                    _text(found.get("transfer_id")) or None,
-                    _text(found.get("transfer_number")) or None,
-                )
+                self.p.confirm_found(row.reference_code, found)
                 row.status = "created"
             status = _text(found.get("status")).lower()
             if row.wanted_status and status == "pending":
@@ -473,52 +468,14 @@ class PurchaseOrders:
         return settled
 
     def _create(self, row: OrderTransfer, supplier: str | None, label: str) -> None:
-        from include.iseller_accurate.clients.errors import AuthError, OutcomeUnknownError, TransientApiError
-
-        existing = self.p._find_in_iseller(row.reference_code)
-        if existing is not None:
-            self.p.ledger.confirm(
-                row.reference_code,
-                _text(existing.get("transfer_id")) or None,
-                _text(existing.get("transfer_number")) or None,
-            )
-            return
-        try:
-            result = self.p.iseller.create_transfer(
-                pending_payload(row.reference_code, row.outlet_code, row.lines, supplier)
-            )
-        except OutcomeUnknownError as exc:
-            raise OrderFailure(
-                EventOutcome(
-                    "failed",
-                    f"{label}: iSeller did not confirm transfer {row.reference_code} ({exc}); it is looked "
-                    "up before anything is sent again",
-                    transient=True,
-                )
-            ) from None
-        except AuthError as exc:
-            self.p.ledger.forget(row.reference_code)
-            raise OrderFailure(EventOutcome("failed", f"{label}: {exc}")) from None
-        except TransientApiError as exc:
-            self.p.ledger.forget(row.reference_code)
-            raise OrderFailure(
-                EventOutcome(
-                    "failed", f"{label}: iSeller unavailable ({exc}); it will be retried", transient=True
-                )
-            ) from None
-        if not result.ok:
-            self.p.ledger.forget(row.reference_code)
-            raise OrderFailure(
-                EventOutcome(
-                    "failed",
-                    f"{label}: iSeller refused pending transfer {row.reference_code}: {result.reason} "
-                    "(pending transfers are an assumption about iSeller, see docs/sandboxes.md)",
-                )
-            )
-        self.p.ledger.confirm(row.reference_code, result.transfer_id, result.transfer_number)
-        log.info(
-            "%s: pending transfer %s at %s created in iSeller", label, row.reference_code, row.outlet_code
+        failure = self.p.create_once(
+            pending_payload(row.reference_code, row.outlet_code, row.lines, supplier),
+            label,
+            what="pending transfer",
+            refused_note=" (pending transfers are an assumption about iSeller, see docs/sandboxes.md)",
         )
+        if failure is not None:
+            raise OrderFailure(failure)
 
     def _change(
         self,

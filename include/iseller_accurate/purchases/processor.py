@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ from include.iseller_accurate.purchases.mapping import (
     StockKey,
     _text,
     applied_stock,
+    call_failed,
     combine,
     plan_transfers,
     reference_base,
@@ -38,7 +40,6 @@ from include.iseller_accurate.purchases.mapping import (
 from include.iseller_accurate.purchases.orders import OrderFailure, PurchaseOrders
 from include.iseller_accurate.purchases.store import (
     EventRow,
-    PlannedTransfer,
     TransferRow,
     WebhookEventLedger,
 )
@@ -51,21 +52,24 @@ CLAIM_BUDGET_SECONDS = 300.0
 CLAIM_BATCH = 200
 
 
+@dataclass(eq=False)
 class WebhookProcessor:
-    """Applies Accurate purchase events to iSeller (see the module docstring)."""
+    """Applies Accurate purchase events to iSeller (see ``mapping.py`` for what maps to what)."""
 
-    def __init__(
-        self, ledger: WebhookEventLedger, accurate: Any, iseller: Any, settings: SyncSettings, run: RunRef
-    ) -> None:
-        self.ledger = ledger
-        self.accurate = accurate
-        self.iseller = iseller
-        self.settings = settings
-        self.run = run
-        self.warehouses = warehouse_outlets(settings)
-        self._skus: set[str] | None = None
-        self._outlet_codes: dict[str, str] | None = None
-        #: Purchase orders as pending transfers, and the receive items that complete them.
+    ledger: WebhookEventLedger
+    accurate: Any
+    iseller: Any
+    settings: SyncSettings
+    run: RunRef
+    #: Accurate warehouse name -> iSeller outlet ids, from the settings.
+    warehouses: dict[str, list[str]] = field(init=False)
+    #: Purchase orders as pending transfers, and the receive items that complete them.
+    orders: PurchaseOrders = field(init=False)
+    _skus: set[str] | None = field(default=None, init=False)
+    _outlet_codes: dict[str, str] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.warehouses = warehouse_outlets(self.settings)
         self.orders = PurchaseOrders(self)
 
     # -- iSeller look-ups, read once per task --------------------------------------------------
@@ -134,7 +138,7 @@ class WebhookProcessor:
 
     def reconcile(self, kind: PurchaseKind, entry: Mapping[str, Any], event_id: int | None) -> EventOutcome:
         """Make iSeller hold what one Accurate document holds now."""
-        from include.iseller_accurate.clients.errors import ApiError, AuthError, BusinessError
+        from include.iseller_accurate.clients.errors import ApiError
 
         number = entry.get("number")
         accurate_id = entry.get("id")
@@ -151,10 +155,8 @@ class WebhookProcessor:
                 return self._reconcile_locked(
                     kind, int(accurate_id), number, entry.get("action") or "WRITE", label, event_id
                 )
-        except (AuthError, BusinessError) as exc:
-            return EventOutcome("failed", f"{label}: {exc}")
         except ApiError as exc:
-            return EventOutcome("failed", f"{label}: {exc}; it will be retried", transient=True)
+            return call_failed(label, exc)
 
     def _reconcile_locked(
         self,
@@ -252,7 +254,7 @@ class WebhookProcessor:
         supplier = supplier_name(document) if document is not None else None
         created: list[str] = []
         for plan in plans:
-            outcome = self._create(kind, plan, supplier, label)
+            outcome = self.create_once(transfer_payload(plan, supplier, kind), label)
             if outcome is not None:
                 outcome.references = done_refs + created
                 return outcome
@@ -308,63 +310,67 @@ class WebhookProcessor:
                 self.ledger.forget(transfer.reference_code, created=True)
                 continue
             if transfer.status == "creating":
-                self.ledger.confirm(
-                    transfer.reference_code,
-                    _text(found.get("transfer_id")) or None,
-                    _text(found.get("transfer_number")) or None,
-                )
+                self.confirm_found(transfer.reference_code, found)
                 transfer.status = "created"
             settled.append(transfer)
         return settled
 
-    def _create(
-        self, kind: PurchaseKind, plan: PlannedTransfer, supplier: str | None, label: str
+    def confirm_found(self, reference_code: str, found: Mapping[str, Any]) -> None:
+        """Record as made a transfer that iSeller answered for (GetTransfers)."""
+        self.ledger.confirm(
+            reference_code,
+            _text(found.get("transfer_id")) or None,
+            _text(found.get("transfer_number")) or None,
+        )
+
+    def create_once(
+        self, payload: Mapping[str, Any], label: str, *, what: str = "transfer", refused_note: str = ""
     ) -> EventOutcome | None:
-        """Create one planned transfer (after looking it up); None on success, else the failure."""
+        """Create the planned transfer of ``payload`` unless iSeller has it already (looked up first by
+        its reference_code). None when iSeller holds it now, else the failure; a refused or unsent
+        transfer's ledger row is dropped, one whose answer was lost stays for the next look-up."""
         from include.iseller_accurate.clients.errors import AuthError, OutcomeUnknownError, TransientApiError
 
-        existing = self._find_in_iseller(plan.reference_code)
+        reference_code = str(payload["reference_code"])
+        existing = self._find_in_iseller(reference_code)
         if existing is not None:
             log.info(
                 "Transfer %s is already in iSeller (%s): confirmed, not created again",
-                plan.reference_code,
+                reference_code,
                 existing.get("transfer_number"),
             )
-            self.ledger.confirm(
-                plan.reference_code,
-                _text(existing.get("transfer_id")) or None,
-                _text(existing.get("transfer_number")) or None,
-            )
+            self.confirm_found(reference_code, existing)
             return None
         try:
-            result = self.iseller.create_transfer(transfer_payload(plan, supplier, kind))
+            result = self.iseller.create_transfer(payload)
         except OutcomeUnknownError as exc:
             return EventOutcome(
                 "failed",
-                f"{label}: iSeller did not confirm transfer {plan.reference_code} ({exc}); it is looked up "
+                f"{label}: iSeller did not confirm transfer {reference_code} ({exc}); it is looked up "
                 "before anything is sent again",
                 transient=True,
             )
         except AuthError as exc:
-            self.ledger.forget(plan.reference_code)
+            self.ledger.forget(reference_code)
             return EventOutcome("failed", f"{label}: {exc}")
         except TransientApiError as exc:
-            self.ledger.forget(plan.reference_code)
+            self.ledger.forget(reference_code)
             return EventOutcome(
                 "failed", f"{label}: iSeller unavailable ({exc}); it will be retried", transient=True
             )
         if not result.ok:
-            self.ledger.forget(plan.reference_code)
+            self.ledger.forget(reference_code)
             return EventOutcome(
-                "failed", f"{label}: iSeller refused transfer {plan.reference_code}: {result.reason}"
+                "failed", f"{label}: iSeller refused {what} {reference_code}: {result.reason}{refused_note}"
             )
-        self.ledger.confirm(plan.reference_code, result.transfer_id, result.transfer_number)
+        self.ledger.confirm(reference_code, result.transfer_id, result.transfer_number)
         log.info(
-            "%s: transfer %s %s at %s created in iSeller (%s)",
+            "%s: %s %s %s at %s created in iSeller (%s)",
             label,
-            plan.transfer_type,
-            plan.reference_code,
-            plan.outlet_code,
+            what,
+            payload.get("type"),
+            reference_code,
+            payload.get("outlet_code"),
             result.transfer_number,
         )
         return None
@@ -409,7 +415,7 @@ def process_run(
     log.info("Webhook events of this run: %s", summary)
     if failed:
         lines = [f"{e.label} [{e.uuid}]: {e.reason}" for e in failed]
-        transient = _all_transient(ledger, failed)
+        transient = ledger.all_transient(failed)
         raise SyncFailed(
             f"{len(failed)} of {summary['events']} webhook events failed; repair the cause, then clear "
             "this task "
@@ -417,11 +423,3 @@ def process_run(
             transient=transient,
         )
     return summary
-
-
-def _all_transient(ledger: WebhookEventLedger, events: Sequence[EventRow]) -> bool:
-    rows = ledger.conn.execute(
-        "SELECT bool_and(transient) AS t FROM sync.webhook_events WHERE id = ANY(%s)",
-        ([e.id for e in events],),
-    ).fetchone()
-    return bool(rows and rows["t"])

@@ -26,7 +26,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from include.iseller_accurate import jsonutil
-from include.iseller_accurate.ledger import RunRef, connect, migrate
+from include.iseller_accurate.ledger import Ledger, RunRef
 from include.iseller_accurate.purchases.events import WebhookEvent, unique_events
 
 log = logging.getLogger(__name__)
@@ -203,22 +203,18 @@ class PlannedTransfer:
     lines: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class WebhookEventLedger:
     """Webhook event, transfer and subscription rows on one autocommit connection (one per thread)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
+    conn: psycopg.Connection[Any]
 
     @classmethod
     @contextmanager
     def open(cls, dsn: str | None = None) -> Iterator[WebhookEventLedger]:
-        """A ledger on a new connection, migrated, closed on exit."""
-        conn = connect(dsn, autocommit=True)
-        try:
-            migrate(conn)
-            yield cls(conn)
-        finally:
-            conn.close()
+        """A ledger on a new connection, migrated, closed on exit (opened as the document ledger is)."""
+        with Ledger.open(dsn) as documents:
+            yield cls(documents.conn)
 
     # -- storing -------------------------------------------------------------------------------
     def store(self, events: Sequence[WebhookEvent], received_via: str = "webhook") -> int:
@@ -305,6 +301,14 @@ class WebhookEventLedger:
             (event_type, accurate_id),
         ).fetchone()
         return bool(row and row["found"])
+
+    def all_transient(self, events: Sequence[EventRow]) -> bool:
+        """Whether every one of these events failed only for a transient reason (a retry may help)."""
+        row = self.conn.execute(
+            "SELECT bool_and(transient) AS t FROM sync.webhook_events WHERE id = ANY(%s)",
+            ([e.id for e in events],),
+        ).fetchone()
+        return bool(row and row["t"])
 
     def pending_count(self) -> int:
         """Events waiting for a run."""
