@@ -25,10 +25,10 @@ What happens (issue 11; the user-facing description is in ``docs/accurate-to-ise
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -57,9 +57,8 @@ from include.iseller_accurate.purchases.mapping import (
     target_stock,
     update_payload,
 )
-
-if TYPE_CHECKING:
-    from include.iseller_accurate.purchases.processor import WebhookProcessor
+from include.iseller_accurate.purchases.store import WebhookEventLedger
+from include.iseller_accurate.purchases.transfers import IsellerTransfers
 
 log = logging.getLogger(__name__)
 
@@ -218,9 +217,18 @@ class OrderResult:
 class PurchaseOrders:
     """Purchase-order events and the receive items that complete them (see the module docstring)."""
 
-    def __init__(self, processor: WebhookProcessor) -> None:
-        self.p = processor
-        self.ledger = OrderLedger(processor.ledger.conn)
+    def __init__(
+        self,
+        events: WebhookEventLedger,
+        accurate: Any,
+        warehouses: Mapping[str, Sequence[str]],
+        transfers: IsellerTransfers,
+    ) -> None:
+        self.events = events
+        self.accurate = accurate
+        self.warehouses = warehouses
+        self.transfers = transfers
+        self.ledger = OrderLedger(events.conn)
 
     # -- the PURCHASE_ORDER event --------------------------------------------------------------
     def reconcile_event(self, entry: Mapping[str, Any], event_id: int | None) -> EventOutcome:
@@ -235,13 +243,13 @@ class PurchaseOrders:
             if accurate_id is None:
                 if not number:
                     return EventOutcome("failed", "purchase order: the event has neither an id nor a number")
-                document = self.p.accurate.detail(PURCHASE_ORDER.module, number=number)
+                document = self.accurate.detail(PURCHASE_ORDER.module, number=number)
                 if document is None:
                     return EventOutcome("failed", f"{label} does not exist in Accurate")
                 accurate_id = int(document["id"])
-            with self.p.ledger.document_lock(PURCHASE_ORDER.module, int(accurate_id)):
+            with self.events.document_lock(PURCHASE_ORDER.module, int(accurate_id)):
                 if document is None:
-                    document = self.p.accurate.detail(PURCHASE_ORDER.module, id=accurate_id)
+                    document = self.accurate.detail(PURCHASE_ORDER.module, id=accurate_id)
                 return self._event_outcome(
                     int(accurate_id), number, document, entry.get("action") or "WRITE", event_id
                 )
@@ -314,7 +322,7 @@ class PurchaseOrders:
         ordered: dict[StockKey, Decimal] = {}
         if document is not None and not order_closed(document):
             try:
-                ordered, names = target_stock(PURCHASE_ORDER, document, self.p.warehouses)
+                ordered, names = target_stock(PURCHASE_ORDER, document, self.warehouses)
             except MappingProblem as problem:
                 raise OrderFailure(EventOutcome("failed", f"{label}: {problem}")) from None
         received = stock_sum(*(row.received for row in rows))
@@ -328,7 +336,7 @@ class PurchaseOrders:
         ]
         new_outlets = [outlet for outlet in changes if wanted.get(outlet)]
         if new_outlets:
-            problems = self.p._check_iseller(
+            problems = self.transfers.check(
                 {(outlet, sku): q for outlet in new_outlets for sku, q in wanted[outlet].items()}, names
             )
             if problems:
@@ -342,10 +350,10 @@ class PurchaseOrders:
             supplier = supplier_name(document) if document is not None else None
             codes = next_codes(
                 reference_base(PURCHASE_ORDER, number),
-                self.p.ledger.codes_taken(reference_base(PURCHASE_ORDER, number)),
+                self.events.codes_taken(reference_base(PURCHASE_ORDER, number)),
                 len(new_outlets),
             )
-            outlet_codes = self.p.outlet_codes()
+            outlet_codes = self.transfers.outlet_codes()
             for code, outlet in zip(codes, sorted(new_outlets, key=lambda o: outlet_codes[o]), strict=True):
                 row = OrderTransfer(
                     reference_code=code,
@@ -386,16 +394,16 @@ class PurchaseOrders:
         """
         notes: list[str] = []
         done = {row.accurate_number for row in self.completions(receipt_id, receipt_number)}
-        for po_number, received in sorted(receipt_order_lines(document, self.p.warehouses).items()):
+        for po_number, received in sorted(receipt_order_lines(document, self.warehouses).items()):
             if po_number in done:
                 continue  # completed on an earlier attempt of this receive item
-            order = self.p.accurate.detail(PURCHASE_ORDER.module, number=po_number)
+            order = self.accurate.detail(PURCHASE_ORDER.module, number=po_number)
             if order is None:
                 notes.append(f"purchase order {po_number} is not in Accurate: received as a plain receipt")
                 continue
             order_id = int(order["id"])
             label = f"{PURCHASE_ORDER.label} {po_number}"
-            with self.p.ledger.document_lock(PURCHASE_ORDER.module, order_id):
+            with self.events.document_lock(PURCHASE_ORDER.module, order_id):
                 try:
                     self._reconcile_locked(order_id, po_number, order, event_id)
                 except OrderFailure as failure:
@@ -435,15 +443,15 @@ class PurchaseOrders:
         rows iSeller no longer has, and adopt a status changed in iSeller itself."""
         settled = []
         for row in rows:
-            found = self.p._find_in_iseller(row.reference_code)
+            found = self.transfers.find(row.reference_code)
             if found is None:
                 log.warning(
                     "Transfer %s is not in iSeller; it is dropped from the ledger", row.reference_code
                 )
-                self.p.ledger.forget(row.reference_code, created=True)
+                self.events.forget(row.reference_code, created=True)
                 continue
             if row.status == "creating":
-                self.p.confirm_found(row.reference_code, found)
+                self.transfers.confirm_found(row.reference_code, found)
                 row.status = "created"
             status = _text(found.get("status")).lower()
             if row.wanted_status and status == "pending":
@@ -468,7 +476,7 @@ class PurchaseOrders:
         return settled
 
     def _create(self, row: OrderTransfer, supplier: str | None, label: str) -> None:
-        failure = self.p.create_once(
+        failure = self.transfers.create_once(
             pending_payload(row.reference_code, row.outlet_code, row.lines, supplier),
             label,
             what="pending transfer",
@@ -493,7 +501,8 @@ class PurchaseOrders:
         if not again:
             self.ledger.want(row.reference_code, status, received, receipt)
         try:
-            result = self.p.iseller.update_transfer(update_payload(row.reference_code, status, received))
+            payload = update_payload(row.reference_code, status, received)
+            result = self.transfers.client.update_transfer(payload)
         except OutcomeUnknownError as exc:
             raise OrderFailure(
                 EventOutcome(

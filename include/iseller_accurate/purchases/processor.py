@@ -1,7 +1,8 @@
 """Applying Accurate purchase events to iSeller: one run claims events and reconciles each document.
 
-What maps to what is in ``mapping.py``; purchase orders and the receive items completing them are in
-``orders.py``. The task entry point (``process_events``) is ``tasks.run_webhook_events``.
+What maps to what is in ``mapping.py``; iSeller's side (look-ups, creating a transfer exactly once)
+in ``transfers.py``; purchase orders and the receive items completing them in ``orders.py``. The task
+entry point (``process_events``) is ``tasks.run_webhook_events``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from include.iseller_accurate.purchases.store import (
     TransferRow,
     WebhookEventLedger,
 )
+from include.iseller_accurate.purchases.transfers import IsellerTransfers
 from include.iseller_accurate.settings import SyncSettings
 
 log = logging.getLogger(__name__)
@@ -63,30 +65,15 @@ class WebhookProcessor:
     run: RunRef
     #: Accurate warehouse name -> iSeller outlet ids, from the settings.
     warehouses: dict[str, list[str]] = field(init=False)
+    #: iSeller's products, outlets and transfers (found by reference code, created once).
+    transfers: IsellerTransfers = field(init=False)
     #: Purchase orders as pending transfers, and the receive items that complete them.
     orders: PurchaseOrders = field(init=False)
-    _skus: set[str] | None = field(default=None, init=False)
-    _outlet_codes: dict[str, str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.warehouses = warehouse_outlets(self.settings)
-        self.orders = PurchaseOrders(self)
-
-    # -- iSeller look-ups, read once per task --------------------------------------------------
-    def skus(self) -> set[str]:
-        """SKUs of iSeller's products (a product without SKU has none)."""
-        if self._skus is None:
-            self._skus = {_text(p.get("sku")) for p in self.iseller.get_products() if _text(p.get("sku"))}
-        return self._skus
-
-    def outlet_codes(self) -> dict[str, str]:
-        """iSeller outlet id -> outlet code."""
-        if self._outlet_codes is None:
-            self._outlet_codes = {
-                str(o.get("id") or o.get("outlet_id")): _text(o.get("outlet_code"))
-                for o in self.iseller.get_outlets()
-            }
-        return self._outlet_codes
+        self.transfers = IsellerTransfers(self.ledger, self.iseller)
+        self.orders = PurchaseOrders(self.ledger, self.accurate, self.warehouses, self.transfers)
 
     # -- events --------------------------------------------------------------------------------
     def process_events(self, events: Iterable[EventRow]) -> dict[str, int]:
@@ -238,7 +225,7 @@ class WebhookProcessor:
             if completed_refs and not transfers and notes:
                 return EventOutcome("done", "; ".join(notes), done_refs)
             return EventOutcome("done", "; ".join(["already in iSeller", *notes]), done_refs)
-        problems = self._check_iseller(difference, names)
+        problems = self.transfers.check(difference, names)
         if problems:
             return EventOutcome("failed", f"{label}: " + "; ".join(problems))
         base = reference_base(kind, number)
@@ -247,14 +234,14 @@ class WebhookProcessor:
             accurate_id,
             number,
             difference,
-            self.outlet_codes(),
+            self.transfers.outlet_codes(),
             self.ledger.codes_taken(base),
         )
         self.ledger.plan(plans, event_id)
         supplier = supplier_name(document) if document is not None else None
         created: list[str] = []
         for plan in plans:
-            outcome = self.create_once(transfer_payload(plan, supplier, kind), label)
+            outcome = self.transfers.create_once(transfer_payload(plan, supplier, kind), label)
             if outcome is not None:
                 outcome.references = done_refs + created
                 return outcome
@@ -265,29 +252,6 @@ class WebhookProcessor:
             notes.insert(0, f"{label} changed in Accurate: the difference was sent to iSeller")
         return EventOutcome("done", "; ".join(notes) or None, done_refs + created)
 
-    def _check_iseller(self, difference: Mapping[StockKey, Decimal], names: Mapping[str, str]) -> list[str]:
-        problems: list[str] = []
-        skus = self.skus()
-        for sku in sorted({sku for _, sku in difference}):
-            if sku not in skus:
-                name = names.get(sku)
-                problems.append(
-                    f"item {sku}{f' ({name})' if name else ''} has no product with that SKU in iSeller; "
-                    "give the "
-                    f"product the SKU {sku} in iSeller, then refresh (clear the failed task)"
-                )
-        codes = self.outlet_codes()
-        for outlet_id in sorted({outlet_id for outlet_id, _ in difference}):
-            if not codes.get(outlet_id):
-                problems.append(f"outlet {outlet_id} of the settings is not an outlet of the iSeller store")
-        return problems
-
-    def _find_in_iseller(self, reference_code: str) -> dict[str, Any] | None:
-        for transfer in self.iseller.get_transfers(reference_code=reference_code):
-            if _text(transfer.get("reference_code")) == reference_code:
-                return dict(transfer)
-        return None
-
     def _settle(self, transfers: list[TransferRow]) -> list[TransferRow]:
         """The document's transfers that iSeller has, each checked with GetTransfers(reference_code).
 
@@ -297,7 +261,7 @@ class WebhookProcessor:
         """
         settled = []
         for transfer in transfers:
-            found = self._find_in_iseller(transfer.reference_code)
+            found = self.transfers.find(transfer.reference_code)
             if found is None:
                 if transfer.status == "created":
                     log.warning(
@@ -310,71 +274,10 @@ class WebhookProcessor:
                 self.ledger.forget(transfer.reference_code, created=True)
                 continue
             if transfer.status == "creating":
-                self.confirm_found(transfer.reference_code, found)
+                self.transfers.confirm_found(transfer.reference_code, found)
                 transfer.status = "created"
             settled.append(transfer)
         return settled
-
-    def confirm_found(self, reference_code: str, found: Mapping[str, Any]) -> None:
-        """Record as made a transfer that iSeller answered for (GetTransfers)."""
-        self.ledger.confirm(
-            reference_code,
-            _text(found.get("transfer_id")) or None,
-            _text(found.get("transfer_number")) or None,
-        )
-
-    def create_once(
-        self, payload: Mapping[str, Any], label: str, *, what: str = "transfer", refused_note: str = ""
-    ) -> EventOutcome | None:
-        """Create the planned transfer of ``payload`` unless iSeller has it already (looked up first by
-        its reference_code). None when iSeller holds it now, else the failure; a refused or unsent
-        transfer's ledger row is dropped, one whose answer was lost stays for the next look-up."""
-        from include.iseller_accurate.clients.errors import AuthError, OutcomeUnknownError, TransientApiError
-
-        reference_code = str(payload["reference_code"])
-        existing = self._find_in_iseller(reference_code)
-        if existing is not None:
-            log.info(
-                "Transfer %s is already in iSeller (%s): confirmed, not created again",
-                reference_code,
-                existing.get("transfer_number"),
-            )
-            self.confirm_found(reference_code, existing)
-            return None
-        try:
-            result = self.iseller.create_transfer(payload)
-        except OutcomeUnknownError as exc:
-            return EventOutcome(
-                "failed",
-                f"{label}: iSeller did not confirm transfer {reference_code} ({exc}); it is looked up "
-                "before anything is sent again",
-                transient=True,
-            )
-        except AuthError as exc:
-            self.ledger.forget(reference_code)
-            return EventOutcome("failed", f"{label}: {exc}")
-        except TransientApiError as exc:
-            self.ledger.forget(reference_code)
-            return EventOutcome(
-                "failed", f"{label}: iSeller unavailable ({exc}); it will be retried", transient=True
-            )
-        if not result.ok:
-            self.ledger.forget(reference_code)
-            return EventOutcome(
-                "failed", f"{label}: iSeller refused {what} {reference_code}: {result.reason}{refused_note}"
-            )
-        self.ledger.confirm(reference_code, result.transfer_id, result.transfer_number)
-        log.info(
-            "%s: %s %s %s at %s created in iSeller (%s)",
-            label,
-            what,
-            payload.get("type"),
-            reference_code,
-            payload.get("outlet_code"),
-            result.transfer_number,
-        )
-        return None
-
 
 # ---------------------------------------------------------------------------------------------
 # the task
