@@ -31,9 +31,8 @@ from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from include.iseller_accurate.conf import window_params
-from include.iseller_accurate.tasks import DEFAULT_ARGS, check_conf
-from include.iseller_accurate.webhook_events import ACCURATE_WEBHOOK_EVENTS, run_catch_up, run_renewal
+from include.iseller_accurate.purchases.events import ACCURATE_WEBHOOK_EVENTS
+from include.iseller_accurate.tasks import DEFAULT_ARGS, HISTORY_WINDOW_PARAMS, run_catch_up, run_renewal
 
 MAINTENANCE_CRON = "*/15 * * * *"
 
@@ -47,7 +46,7 @@ MAINTENANCE_CRON = "*/15 * * * *"
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     tags=["accurate", "iseller", "webhooks", "maintenance"],
-    params=window_params("Accurate's webhook history"),
+    params=HISTORY_WINDOW_PARAMS,
 )
 def accurate_webhook_maintenance() -> None:
     @task(task_id="renew_subscription", execution_timeout=timedelta(minutes=5))
@@ -58,7 +57,6 @@ def accurate_webhook_maintenance() -> None:
     @task(task_id="catch_up", execution_timeout=timedelta(minutes=20))
     def catch_up(**context: Any) -> dict[str, Any]:
         """Store the deliveries missed since the last catch-up (webhook history)."""
-        check_conf(context)  # a bad backfill window fails at once, naming the key
         return run_catch_up(context)
 
     @task(task_id="signal_new_events", outlets=[ACCURATE_WEBHOOK_EVENTS])

@@ -36,9 +36,8 @@ from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from include.iseller_accurate.streams.purchases import run_webhook_events
-from include.iseller_accurate.tasks import DEFAULT_ARGS, check_run
-from include.iseller_accurate.webhook_events import ACCURATE_WEBHOOK_EVENTS
+from include.iseller_accurate.purchases.events import ACCURATE_WEBHOOK_EVENTS
+from include.iseller_accurate.tasks import DEFAULT_ARGS, run_webhook_events
 
 #: Safety net: a run every 10 minutes even without a signal from the receiver.
 POLL_CRON = "*/10 * * * *"
@@ -60,7 +59,6 @@ def accurate_webhooks_to_iseller() -> None:
     @task(task_id="process_events", execution_timeout=timedelta(minutes=30))
     def process_events(**context: Any) -> dict[str, Any]:
         """Apply the pending Accurate purchase events to iSeller; fail when any event failed."""
-        check_run(context)  # an invalid settings Variable or conf fails at once, naming the key
         return run_webhook_events(context)
 
     process_events()

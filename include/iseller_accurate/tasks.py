@@ -1,7 +1,13 @@
-"""Airflow task builders: the ``extract`` and ``load`` tasks every sync DAG is made of.
+"""Airflow task entry points: the one place where Airflow meets the sync's code.
 
-DAG files stay thin: they declare schedule, params and docs, then call :func:`sync_tasks` with
-their stream. XCom carries counts only; documents live in the ledger.
+- :func:`sync_tasks`: the ``extract`` and ``load`` tasks every iSeller-to-Accurate DAG is made of;
+- :func:`run_webhook_events`, :func:`run_renewal`, :func:`run_catch_up`: the tasks of the Accurate
+  to iSeller DAGs (the work itself is in ``purchases/``);
+- one client factory per API (:func:`iseller_client`, :func:`accurate_client`), one failure
+  (:class:`SyncFailed`) and one way to end a task on it (:func:`end_task`), the window params.
+
+DAG files stay thin: they declare schedule, params and docs, then call these. Nothing below this
+module imports it. XCom carries counts only; documents and events live in the ledger.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk import Param, task
 
@@ -21,6 +27,7 @@ from include.iseller_accurate.pipeline import (
     ExtractContext,
     Loader,
     Stream,
+    SyncFailed,
     extract_documents,
     failure_message,
     refresh_documents,
@@ -28,6 +35,7 @@ from include.iseller_accurate.pipeline import (
     run_window,
 )
 from include.iseller_accurate.settings import SyncSettings, require_settings
+from include.iseller_accurate.utc import as_utc, run_time
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,8 @@ DEFAULT_ARGS: dict[str, Any] = {
 #: Run-time options shared by the window-based DAGs (backfill a window explicitly). The API refuses
 #: a value that is not an ISO-8601 date-time (``pattern``; see ``conf.py`` for why not ``format``).
 WINDOW_PARAMS: dict[str, Param] = window_params()
+#: The same options for DAG ``accurate_webhook_maintenance``: re-read a window of webhook history.
+HISTORY_WINDOW_PARAMS: dict[str, Param] = window_params("Accurate's webhook history")
 
 
 def run_ref(context: dict[str, Any]) -> RunRef:
@@ -86,18 +96,31 @@ def check_run(context: dict[str, Any]) -> SyncSettings:
     return settings
 
 
-def _iseller(settings: Any = None) -> Any:
+def iseller_client(settings: SyncSettings | None = None) -> Any:
     """The iSeller client; reads that take ``time_zone`` send the shop's (settings ``timezone``)."""
     from include.iseller_accurate.clients import IsellerHook
 
     return IsellerHook(shop_tz=settings.tz if settings is not None else None)
 
 
-def _accurate() -> Any:
-    """The Accurate client, its requests spaced by the limiter shared with every other task."""
+def accurate_client() -> Any:
+    """The Accurate client, its requests spaced by the limiter shared with every other task.
+
+    The limiter's database is the ``sync_db`` connection with its TLS extras (``sslmode`` ...).
+    """
     from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
 
     return AccurateHook(rate_limiter=PostgresRateLimiter.from_airflow_connection())
+
+
+def end_task(failure: SyncFailed) -> NoReturn:
+    """End the task on ``failure``: Airflow retries a transient one by itself; any other fails at
+    once, without retries (a repair is needed first; then clearing the task re-runs exactly it)."""
+    if failure.transient:
+        raise failure
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(str(failure)) from None
 
 
 def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
@@ -112,7 +135,7 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         plan = getattr(stream, "plan_run", None)
         if plan is not None:  # e.g. sales in shift_close mode: a scheduled run sweeps closed shifts
             params = plan(settings, params)
-        iseller = _iseller(settings)
+        iseller = iseller_client(settings)
         run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
             windowed = stream.uses_window(params)
@@ -137,7 +160,7 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         """Post the run's open documents to Accurate; fail when any is not synced (refresh = clear)."""
         settings = check_run(context)
         stream = stream_factory()
-        iseller, accurate = _iseller(settings), _accurate()
+        iseller, accurate = iseller_client(settings), accurate_client()
         run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
             loader = Loader(ledger, accurate, run, refresh=_refresher(stream, settings, iseller, ledger, run))
@@ -145,12 +168,7 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         log.info("%s", report.summary())
         if report.failed or report.blocked:
             log.error("Documents not synced:\n%s", report.table())
-            failure = failure_message(report)
-            if failure.transient:
-                raise failure  # Airflow retries the task by itself
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException(str(failure))
+            end_task(failure_message(report))
         return {"posted": report.posted, "confirmed": report.confirmed, "total": report.total}
 
     load(extract())
@@ -172,3 +190,69 @@ def _refresher(
         refresh_documents(stream, ctx, ledger, run, keys)
 
     return refresh
+
+
+# ---------------------------------------------------------------------------------------------
+# Accurate to iSeller: the tasks of DAGs accurate_webhooks_to_iseller and accurate_webhook_maintenance
+
+
+def run_webhook_events(context: dict[str, Any]) -> dict[str, Any]:
+    """Task ``process_events`` of DAG ``accurate_webhooks_to_iseller``: apply the pending Accurate
+    purchase events to iSeller; the task fails when any event failed (see :func:`end_task`)."""
+    from include.iseller_accurate.purchases.processor import WebhookProcessor, process_run
+    from include.iseller_accurate.purchases.store import WebhookEventLedger
+
+    settings = check_run(context)  # an invalid settings Variable or conf fails at once, naming the key
+    run = run_ref(context)
+    accurate, iseller = accurate_client(), iseller_client(settings)
+    with WebhookEventLedger.open() as ledger:
+        try:
+            return process_run(ledger, WebhookProcessor(ledger, accurate, iseller, settings, run), run)
+        except SyncFailed as failure:
+            end_task(failure)
+
+
+def run_renewal() -> dict[str, Any]:
+    """Task ``renew_subscription``: renew Accurate's webhook subscription, record the new expiry.
+
+    It reads no settings Variable: an invalid Variable must not let the subscription lapse."""
+    from include.iseller_accurate.purchases.maintenance import renew_subscription
+    from include.iseller_accurate.purchases.store import WebhookEventLedger
+
+    accurate = accurate_client()
+    with WebhookEventLedger.open() as ledger:
+        result = renew_subscription(accurate, ledger)
+    log.info(
+        "Accurate webhook subscription renewed; it now expires %s (Accurate's time)", result["expires_text"]
+    )
+    return result
+
+
+def run_catch_up(context: dict[str, Any]) -> dict[str, Any]:
+    """Task ``catch_up``: store the deliveries of ``webhook-history.do`` since the bookmark (or the
+    window given in the run's params), then move the bookmark to the end of the window read."""
+    from include.iseller_accurate.purchases.maintenance import (
+        advance_history_cursor,
+        catch_up,
+        history_cursor,
+        history_window,
+    )
+    from include.iseller_accurate.purchases.store import WebhookEventLedger
+
+    check_conf(context)  # a bad backfill window fails at once, naming the key
+    params = dict(context.get("params") or {})
+    if bool(params.get("window_start")) != bool(params.get("window_end")):
+        raise ValueError("give both window_start and window_end, or neither")
+    explicit = bool(params.get("window_start"))
+    accurate = accurate_client()
+    with WebhookEventLedger.open() as ledger:
+        start, end = history_window(
+            history_cursor(ledger.conn),
+            run_time(context),
+            as_utc(params["window_start"]) if explicit else None,
+            as_utc(params["window_end"]) if explicit else None,
+        )
+        summary = catch_up(accurate, ledger, start, end)
+        if not explicit:
+            advance_history_cursor(ledger.conn, end)
+    return summary

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from include.iseller_accurate.clients import IsellerHook
-from include.iseller_accurate.streams import purchase_orders
-from include.iseller_accurate.streams.purchases import process_run
+from include.iseller_accurate.purchases import orders as purchase_orders
+from include.iseller_accurate.purchases.processor import process_run
 from tests.integration.test_webhook_ingestion import (  # noqa: F401 - fixtures
     OUTLET,
     event_for,
@@ -236,7 +236,7 @@ def test_crash_after_update_transfer_is_settled_by_look_up(sandboxes, ledger, mo
 def test_store_without_pending_transfers_fails_the_order_and_receipts_still_arrive_once(sandboxes, ledger):  # noqa: F811 - fixtures
     import httpx
 
-    from include.iseller_accurate.streams.purchases import WebhookEventsFailed
+    from include.iseller_accurate.pipeline import SyncFailed as WebhookEventsFailed
 
     _, iseller_url = sandboxes
     httpx.post(f"{iseller_url}/_sandbox/pending-transfers", json={"enabled": False}).raise_for_status()
@@ -265,7 +265,7 @@ def test_store_without_pending_transfers_fails_the_order_and_receipts_still_arri
 def test_refused_completion_fails_the_receipt_and_the_refresh_completes_it_once(sandboxes, ledger):  # noqa: F811 - fixtures
     import httpx
 
-    from include.iseller_accurate.streams.purchases import WebhookEventsFailed
+    from include.iseller_accurate.pipeline import SyncFailed as WebhookEventsFailed
 
     _, iseller_url = sandboxes
     order = purchase_order("PO.IT.0005", [("BRG-0008", 5)])

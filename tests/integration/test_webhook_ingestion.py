@@ -26,19 +26,12 @@ from include.iseller_accurate.clients import (
     clear_token_cache,
 )
 from include.iseller_accurate.ledger import RunRef, connect
+from include.iseller_accurate.pipeline import SyncFailed as WebhookEventsFailed
+from include.iseller_accurate.purchases.events import parse_event
+from include.iseller_accurate.purchases.maintenance import catch_up, renew_subscription
+from include.iseller_accurate.purchases.processor import WebhookProcessor, process_run
+from include.iseller_accurate.purchases.store import PlannedTransfer, WebhookEventLedger
 from include.iseller_accurate.settings import parse_settings
-from include.iseller_accurate.streams.purchases import (
-    WebhookEventsFailed,
-    WebhookProcessor,
-    process_run,
-)
-from include.iseller_accurate.webhook_events import (
-    PlannedTransfer,
-    WebhookEventLedger,
-    catch_up,
-    parse_event,
-    renew_subscription,
-)
 from sandbox.demo_shop import NO_SKU_PRODUCT_INDEX, build_demo_shop
 from tests.integration.test_webhook_receiver import ServerThread
 

@@ -6,9 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from include.iseller_accurate.streams.purchase_orders import (
+from include.iseller_accurate.purchases.mapping import (
     PURCHASE_ORDER,
-    OrderTransfer,
     as_lines,
     by_outlet,
     describe,
@@ -18,9 +17,10 @@ from include.iseller_accurate.streams.purchase_orders import (
     pending_payload,
     receipt_order_lines,
     receipt_split,
+    reference_base,
     update_payload,
 )
-from include.iseller_accurate.streams.purchases import reference_base
+from include.iseller_accurate.purchases.orders import OrderTransfer
 
 D = Decimal
 WAREHOUSES = {"Gudang Kemang": ["out-kemang"], "Gudang Dua": ["a", "b"]}

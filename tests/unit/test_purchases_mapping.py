@@ -7,8 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from include.iseller_accurate.settings import parse_settings
-from include.iseller_accurate.streams.purchases import (
+from include.iseller_accurate.purchases.events import (
+    DeliveryError,
+    document_entries,
+    parse_delivery,
+    parse_event,
+    parse_event_timestamp,
+)
+from include.iseller_accurate.purchases.maintenance import history_window
+from include.iseller_accurate.purchases.mapping import (
     PURCHASE_INVOICE,
     PURCHASE_RETURN,
     RECEIVE_ITEM,
@@ -27,15 +34,8 @@ from include.iseller_accurate.streams.purchases import (
     transfer_payload,
     warehouse_outlets,
 )
-from include.iseller_accurate.webhook_events import (
-    DeliveryError,
-    TransferRow,
-    document_entries,
-    history_window,
-    parse_delivery,
-    parse_event,
-    parse_event_timestamp,
-)
+from include.iseller_accurate.purchases.store import TransferRow
+from include.iseller_accurate.settings import parse_settings
 
 SETTINGS = parse_settings(
     {
@@ -295,7 +295,7 @@ def test_history_window_from_bookmark_with_overlap_and_a_month_at_most():
 
 def test_an_event_postgresql_cannot_store_is_refused_alone():
     """Issue 9: a NUL (or lone surrogate) in one event made the whole delivery fail to store."""
-    from include.iseller_accurate.webhook_events import split_delivery
+    from include.iseller_accurate.purchases.events import split_delivery
 
     body = (
         b'[{"uuid":"a","type":"ITEM"},'

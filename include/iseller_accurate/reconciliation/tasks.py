@@ -23,7 +23,7 @@ from include.iseller_accurate.ledger import Ledger, dsn_from_connection
 from include.iseller_accurate.pipeline import failure_message
 from include.iseller_accurate.reconciliation import run as recon
 from include.iseller_accurate.settings import SyncSettings, require_settings
-from include.iseller_accurate.tasks import ACCURATE_POOL, _accurate, _iseller, run_ref
+from include.iseller_accurate.tasks import ACCURATE_POOL, accurate_client, iseller_client, run_ref
 from include.iseller_accurate.utc import run_time
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def reconciliation_tasks() -> None:
         if not ids:
             return {"reopened": 0}
         run = run_ref(context)
-        accurate = _accurate()
+        accurate = accurate_client()
         with Ledger.open(dsn_from_connection()) as ledger:
             outcome, report = recon.repost_and_load(ledger, accurate, ids, run)
             for refusal in outcome["refused"]:
@@ -118,8 +118,8 @@ def reconciliation_tasks() -> None:
             return {"days": 0}
         run = run_ref(context)
         with Ledger.open(dsn_from_connection()) as ledger:
-            iseller = _iseller(settings)
-            outcome = recon.reconcile_sales(settings, ledger, iseller, _accurate(), days, outlets, run)
+            iseller = iseller_client(settings)
+            outcome = recon.reconcile_sales(settings, ledger, iseller, accurate_client(), days, outlets, run)
             alerted = recon.send_red_day_alerts(ledger, outcome, settings)
         summary = {**outcome.summary(), "alerted": alerted}
         for day in outcome.red:
@@ -145,8 +145,8 @@ def reconciliation_tasks() -> None:
         outlets = recon.outlets_of(settings, params.get("outlet_ids"))
         checked_on = run_time(context).astimezone(settings.tz).date()
         with Ledger.open(dsn_from_connection()) as ledger:
-            iseller = _iseller(settings)
-            results = recon.check_outlet_stock(settings, ledger, iseller, _accurate(), outlets, checked_on)
+            iseller, accurate = iseller_client(settings), accurate_client()
+            results = recon.check_outlet_stock(settings, ledger, iseller, accurate, outlets, checked_on)
         for result in results:
             for diff in result.differences:
                 log.warning(

@@ -52,17 +52,15 @@ from include.iseller_accurate.ledger import (
     get_connection,
     migrate,
 )
-from include.iseller_accurate.web.bodies import EXCERPT_BYTES, declared_length, is_json_type, read_limited
-from include.iseller_accurate.webhook_events import (
-    ACCURATE_WEBHOOK_EVENTS,
+from include.iseller_accurate.purchases.events import ACCURATE_WEBHOOK_EVENTS, DeliveryError, split_delivery
+from include.iseller_accurate.purchases.store import (
     INSERT_EVENTS_SQL,
     INSERT_REJECTION_SQL,
-    DeliveryError,
     insert_params,
     rekeyed,
-    split_delivery,
     stored_and_collisions,
 )
+from include.iseller_accurate.web.bodies import EXCERPT_BYTES, declared_length, is_json_type, read_limited
 
 log = logging.getLogger(__name__)
 router = APIRouter()

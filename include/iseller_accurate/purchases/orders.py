@@ -25,176 +25,42 @@ What happens (issue 11; the user-facing description is in ``docs/accurate-to-ise
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from include.iseller_accurate.streams.purchases import (
+from include.iseller_accurate.purchases.mapping import (
+    PURCHASE_ORDER,
     ZERO,
     EventOutcome,
     MappingProblem,
-    PurchaseKind,
     StockKey,
     _decimal,
-    _nested,
     _text,
+    as_lines,
+    by_outlet,
+    call_failed,
+    describe,
+    lines_map,
     next_codes,
+    open_quantities,
+    order_closed,
+    pending_payload,
+    receipt_order_lines,
+    receipt_split,
     reference_base,
-    stock_lines,
+    stock_sum,
     supplier_name,
     target_stock,
+    update_payload,
 )
-
-if TYPE_CHECKING:
-    from include.iseller_accurate.streams.purchases import WebhookProcessor
+from include.iseller_accurate.purchases.store import WebhookEventLedger
+from include.iseller_accurate.purchases.transfers import IsellerTransfers
 
 log = logging.getLogger(__name__)
-
-PURCHASE_ORDER = PurchaseKind("PURCHASE_ORDER", "purchase-order", "PO", 1, "purchase order")
-#: Status values of an Accurate purchase order that mean nothing more will arrive (assumed shapes).
-CLOSED_STATUSES = frozenset({"CLOSED", "CLOSE", "MANUAL_CLOSED", "DITUTUP"})
-
-
-# ---------------------------------------------------------------------------------------------
-# pure mapping
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
-def order_closed(document: Mapping[str, Any]) -> bool:
-    """Whether the purchase order is closed in Accurate: ``manualClosed``/``closed``/``orderClosed``
-    true, or a ``status``/``statusName`` among :data:`CLOSED_STATUSES`."""
-    if any(_truthy(document.get(key)) for key in ("manualClosed", "closed", "orderClosed")):
-        return True
-    for key in ("status", "statusName"):
-        value = document.get(key)
-        if isinstance(value, Mapping):
-            value = value.get("name") or value.get("value")
-        if _text(value).upper().replace(" ", "_") in CLOSED_STATUSES:
-            return True
-    return False
-
-
-def add_quantities(*parts: Mapping[StockKey, Decimal]) -> dict[StockKey, Decimal]:
-    """The sum of several quantity maps, non-zero entries only."""
-    total: dict[StockKey, Decimal] = defaultdict(lambda: ZERO)
-    for part in parts:
-        for key, value in part.items():
-            total[key] += value
-    return {key: value for key, value in total.items() if value}
-
-
-def open_quantities(
-    ordered: Mapping[StockKey, Decimal], received: Mapping[StockKey, Decimal]
-) -> dict[StockKey, Decimal]:
-    """What is still expected: ordered minus received per (outlet, SKU), never below zero."""
-    result = {}
-    for key, quantity in ordered.items():
-        left = quantity - received.get(key, ZERO)
-        if left > 0:
-            result[key] = left
-    return result
-
-
-def by_outlet(quantities: Mapping[StockKey, Decimal]) -> dict[str, dict[str, Decimal]]:
-    """(outlet, SKU) -> quantity as outlet -> SKU -> quantity."""
-    result: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for (outlet_id, sku), quantity in quantities.items():
-        result[outlet_id][sku] = quantity
-    return dict(result)
-
-
-def lines_map(lines: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
-    """``[{"sku", "quantity"}]`` as SKU -> quantity (summed)."""
-    result: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for line in lines:
-        result[str(line["sku"])] += Decimal(str(line["quantity"]))
-    return {sku: quantity for sku, quantity in result.items() if quantity}
-
-
-def as_lines(quantities: Mapping[str, Decimal]) -> list[dict[str, Any]]:
-    """SKU -> quantity as sorted ``[{"sku", "quantity"}]``."""
-    return [{"sku": sku, "quantity": quantities[sku]} for sku in sorted(quantities) if quantities[sku]]
-
-
-def receipt_order_lines(
-    document: Mapping[str, Any], warehouses: Mapping[str, Any]
-) -> dict[str, dict[StockKey, Decimal]]:
-    """A receive item's lines that reference a purchase order, per order number and (outlet, SKU).
-
-    The order is the line's ``purchaseOrderNumber`` (or ``purchaseOrder.number``), else the header's.
-    Lines of unmapped or ambiguous warehouses are left out (the receive item reports them itself).
-    """
-    from include.iseller_accurate.streams.purchases import RECEIVE_ITEM
-
-    header = _text(document.get("purchaseOrderNumber")) or _nested(document, "purchaseOrder", "number")
-    raw_lines = document.get("detailItem") or []
-    result: dict[str, dict[StockKey, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    for line in stock_lines(RECEIVE_ITEM, document):
-        raw = raw_lines[line.index] if isinstance(raw_lines, list) else {}
-        number = _text(raw.get("purchaseOrderNumber")) or _nested(raw, "purchaseOrder", "number") or header
-        outlets = warehouses.get(line.warehouse) or []
-        if number and len(outlets) == 1:
-            result[number][(outlets[0], line.sku)] += line.quantity
-    return {number: dict(lines) for number, lines in result.items()}
-
-
-def receipt_split(
-    received: Mapping[StockKey, Decimal], pending: Mapping[str, Mapping[str, Decimal]]
-) -> dict[str, dict[str, Decimal]]:
-    """What a receipt completes: per outlet with a pending transfer, the received SKUs that transfer
-    expects (any quantity, more or less than expected). Other SKUs stay with the receive item."""
-    result: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for (outlet_id, sku), quantity in received.items():
-        if quantity > 0 and sku in pending.get(outlet_id, {}):
-            result[outlet_id][sku] = quantity
-    return dict(result)
-
-
-def describe(quantities: Mapping[str, Decimal]) -> str:
-    """``BRG-0001 x 5, BRG-0002 x 2`` (sorted)."""
-    return ", ".join(f"{sku} x {_number(quantities[sku])}" for sku in sorted(quantities))
-
-
-def _number(value: Decimal) -> str:
-    text = format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
-    return text
-
-
-def pending_payload(
-    reference_code: str, outlet_code: str, lines: Iterable[Mapping[str, Any]], supplier: str | None
-) -> dict[str, Any]:
-    """``CreateTransfer`` body of an expected delivery: type ``in``, status ``pending``."""
-    payload: dict[str, Any] = {
-        "outlet_code": outlet_code,
-        "type": "in",
-        "status": "pending",
-        "reference_code": reference_code,
-        "products": [{"sku": line["sku"], "quantity": Decimal(str(line["quantity"]))} for line in lines],
-        "tags": ["accurate", PURCHASE_ORDER.module],
-    }
-    if supplier:
-        payload["supplier_name"] = supplier
-    return payload
-
-
-def update_payload(
-    reference_code: str, status: str, received: Iterable[Mapping[str, Any]] | None = None
-) -> dict[str, Any]:
-    """``UpdateTransfer`` body: ``completed`` with what arrived, or ``cancelled``."""
-    payload: dict[str, Any] = {"reference_code": reference_code, "status": status}
-    if status == "completed":
-        payload["products"] = [
-            {"sku": line["sku"], "quantity": Decimal(str(line["quantity"]))} for line in received or []
-        ]
-    return payload
-
 
 # ---------------------------------------------------------------------------------------------
 # ledger rows
@@ -351,14 +217,23 @@ class OrderResult:
 class PurchaseOrders:
     """Purchase-order events and the receive items that complete them (see the module docstring)."""
 
-    def __init__(self, processor: WebhookProcessor) -> None:
-        self.p = processor
-        self.ledger = OrderLedger(processor.ledger.conn)
+    def __init__(
+        self,
+        events: WebhookEventLedger,
+        accurate: Any,
+        warehouses: Mapping[str, Sequence[str]],
+        transfers: IsellerTransfers,
+    ) -> None:
+        self.events = events
+        self.accurate = accurate
+        self.warehouses = warehouses
+        self.transfers = transfers
+        self.ledger = OrderLedger(events.conn)
 
     # -- the PURCHASE_ORDER event --------------------------------------------------------------
     def reconcile_event(self, entry: Mapping[str, Any], event_id: int | None) -> EventOutcome:
         """Make iSeller hold one pending transfer per outlet with what the order still expects."""
-        from include.iseller_accurate.clients.errors import ApiError, AuthError, BusinessError
+        from include.iseller_accurate.clients.errors import ApiError
 
         number = entry.get("number")
         accurate_id = entry.get("id")
@@ -368,20 +243,18 @@ class PurchaseOrders:
             if accurate_id is None:
                 if not number:
                     return EventOutcome("failed", "purchase order: the event has neither an id nor a number")
-                document = self.p.accurate.detail(PURCHASE_ORDER.module, number=number)
+                document = self.accurate.detail(PURCHASE_ORDER.module, number=number)
                 if document is None:
                     return EventOutcome("failed", f"{label} does not exist in Accurate")
                 accurate_id = int(document["id"])
-            with self.p.ledger.document_lock(PURCHASE_ORDER.module, int(accurate_id)):
+            with self.events.document_lock(PURCHASE_ORDER.module, int(accurate_id)):
                 if document is None:
-                    document = self.p.accurate.detail(PURCHASE_ORDER.module, id=accurate_id)
+                    document = self.accurate.detail(PURCHASE_ORDER.module, id=accurate_id)
                 return self._event_outcome(
                     int(accurate_id), number, document, entry.get("action") or "WRITE", event_id
                 )
-        except (AuthError, BusinessError) as exc:
-            return EventOutcome("failed", f"{label}: {exc}")
         except ApiError as exc:
-            return EventOutcome("failed", f"{label}: {exc}; it will be retried", transient=True)
+            return call_failed(label, exc)
 
     def _event_outcome(
         self,
@@ -449,10 +322,10 @@ class PurchaseOrders:
         ordered: dict[StockKey, Decimal] = {}
         if document is not None and not order_closed(document):
             try:
-                ordered, names = target_stock(PURCHASE_ORDER, document, self.p.warehouses)
+                ordered, names = target_stock(PURCHASE_ORDER, document, self.warehouses)
             except MappingProblem as problem:
                 raise OrderFailure(EventOutcome("failed", f"{label}: {problem}")) from None
-        received = add_quantities(*(row.received for row in rows))
+        received = stock_sum(*(row.received for row in rows))
         wanted = by_outlet(open_quantities(ordered, received))
         current = {row.outlet_id: row for row in rows if row.open}
         result = OrderResult()
@@ -463,7 +336,7 @@ class PurchaseOrders:
         ]
         new_outlets = [outlet for outlet in changes if wanted.get(outlet)]
         if new_outlets:
-            problems = self.p._check_iseller(
+            problems = self.transfers.check(
                 {(outlet, sku): q for outlet in new_outlets for sku, q in wanted[outlet].items()}, names
             )
             if problems:
@@ -477,10 +350,10 @@ class PurchaseOrders:
             supplier = supplier_name(document) if document is not None else None
             codes = next_codes(
                 reference_base(PURCHASE_ORDER, number),
-                self.p.ledger.codes_taken(reference_base(PURCHASE_ORDER, number)),
+                self.events.codes_taken(reference_base(PURCHASE_ORDER, number)),
                 len(new_outlets),
             )
-            outlet_codes = self.p.outlet_codes()
+            outlet_codes = self.transfers.outlet_codes()
             for code, outlet in zip(codes, sorted(new_outlets, key=lambda o: outlet_codes[o]), strict=True):
                 row = OrderTransfer(
                     reference_code=code,
@@ -507,7 +380,7 @@ class PurchaseOrders:
 
     def received_by(self, receipt_id: int, receipt_number: str) -> dict[StockKey, Decimal]:
         """Stock the receive item brought through its orders' transfers."""
-        return add_quantities(*(row.received for row in self.completions(receipt_id, receipt_number)))
+        return stock_sum(*(row.received for row in self.completions(receipt_id, receipt_number)))
 
     def complete_from_receipt(
         self, receipt_id: int, receipt_number: str, document: Mapping[str, Any], event_id: int | None
@@ -521,16 +394,16 @@ class PurchaseOrders:
         """
         notes: list[str] = []
         done = {row.accurate_number for row in self.completions(receipt_id, receipt_number)}
-        for po_number, received in sorted(receipt_order_lines(document, self.p.warehouses).items()):
+        for po_number, received in sorted(receipt_order_lines(document, self.warehouses).items()):
             if po_number in done:
                 continue  # completed on an earlier attempt of this receive item
-            order = self.p.accurate.detail(PURCHASE_ORDER.module, number=po_number)
+            order = self.accurate.detail(PURCHASE_ORDER.module, number=po_number)
             if order is None:
                 notes.append(f"purchase order {po_number} is not in Accurate: received as a plain receipt")
                 continue
             order_id = int(order["id"])
             label = f"{PURCHASE_ORDER.label} {po_number}"
-            with self.p.ledger.document_lock(PURCHASE_ORDER.module, order_id):
+            with self.events.document_lock(PURCHASE_ORDER.module, order_id):
                 try:
                     self._reconcile_locked(order_id, po_number, order, event_id)
                 except OrderFailure as failure:
@@ -570,19 +443,15 @@ class PurchaseOrders:
         rows iSeller no longer has, and adopt a status changed in iSeller itself."""
         settled = []
         for row in rows:
-            found = self.p._find_in_iseller(row.reference_code)
+            found = self.transfers.find(row.reference_code)
             if found is None:
                 log.warning(
                     "Transfer %s is not in iSeller; it is dropped from the ledger", row.reference_code
                 )
-                self.p.ledger.forget(row.reference_code, created=True)
+                self.events.forget(row.reference_code, created=True)
                 continue
             if row.status == "creating":
-                self.p.ledger.confirm(
-                    row.reference_code,
-                    _text(found.get("transfer_id")) or None,
-                    _text(found.get("transfer_number")) or None,
-                )
+                self.transfers.confirm_found(row.reference_code, found)
                 row.status = "created"
             status = _text(found.get("status")).lower()
             if row.wanted_status and status == "pending":
@@ -607,52 +476,14 @@ class PurchaseOrders:
         return settled
 
     def _create(self, row: OrderTransfer, supplier: str | None, label: str) -> None:
-        from include.iseller_accurate.clients.errors import AuthError, OutcomeUnknownError, TransientApiError
-
-        existing = self.p._find_in_iseller(row.reference_code)
-        if existing is not None:
-            self.p.ledger.confirm(
-                row.reference_code,
-                _text(existing.get("transfer_id")) or None,
-                _text(existing.get("transfer_number")) or None,
-            )
-            return
-        try:
-            result = self.p.iseller.create_transfer(
-                pending_payload(row.reference_code, row.outlet_code, row.lines, supplier)
-            )
-        except OutcomeUnknownError as exc:
-            raise OrderFailure(
-                EventOutcome(
-                    "failed",
-                    f"{label}: iSeller did not confirm transfer {row.reference_code} ({exc}); it is looked "
-                    "up before anything is sent again",
-                    transient=True,
-                )
-            ) from None
-        except AuthError as exc:
-            self.p.ledger.forget(row.reference_code)
-            raise OrderFailure(EventOutcome("failed", f"{label}: {exc}")) from None
-        except TransientApiError as exc:
-            self.p.ledger.forget(row.reference_code)
-            raise OrderFailure(
-                EventOutcome(
-                    "failed", f"{label}: iSeller unavailable ({exc}); it will be retried", transient=True
-                )
-            ) from None
-        if not result.ok:
-            self.p.ledger.forget(row.reference_code)
-            raise OrderFailure(
-                EventOutcome(
-                    "failed",
-                    f"{label}: iSeller refused pending transfer {row.reference_code}: {result.reason} "
-                    "(pending transfers are an assumption about iSeller, see docs/sandboxes.md)",
-                )
-            )
-        self.p.ledger.confirm(row.reference_code, result.transfer_id, result.transfer_number)
-        log.info(
-            "%s: pending transfer %s at %s created in iSeller", label, row.reference_code, row.outlet_code
+        failure = self.transfers.create_once(
+            pending_payload(row.reference_code, row.outlet_code, row.lines, supplier),
+            label,
+            what="pending transfer",
+            refused_note=" (pending transfers are an assumption about iSeller, see docs/sandboxes.md)",
         )
+        if failure is not None:
+            raise OrderFailure(failure)
 
     def _change(
         self,
@@ -670,7 +501,8 @@ class PurchaseOrders:
         if not again:
             self.ledger.want(row.reference_code, status, received, receipt)
         try:
-            result = self.p.iseller.update_transfer(update_payload(row.reference_code, status, received))
+            payload = update_payload(row.reference_code, status, received)
+            result = self.transfers.client.update_transfer(payload)
         except OutcomeUnknownError as exc:
             raise OrderFailure(
                 EventOutcome(

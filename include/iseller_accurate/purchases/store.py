@@ -1,9 +1,4 @@
-"""Accurate webhook events in the sync ledger: parsing, durable storage, claiming, outcomes.
-
-Accurate (Accurate -> iSeller direction) pushes deliveries: a JSON array of events
-``{databaseId, type, timestamp, uuid, data: [{<kind>Id, <kind>No, action}]}``. Deliveries carry no
-signature, may be lost, duplicated or reordered, and the subscription lapses silently after 7 days.
-So:
+"""The Accurate webhook event ledger: durable storage, claiming, outcomes, transfers, subscription.
 
 - every event is stored once, keyed by its ``uuid`` (``INSERT ... ON CONFLICT (uuid) DO NOTHING``),
   before the receiver answers 200; events recovered from ``webhook-history.do`` land in the same
@@ -11,8 +6,8 @@ So:
 - a DAG run *claims* pending events (oldest first) and records itself on them; clearing its failed
   task re-processes exactly its own failed events (:meth:`WebhookEventLedger.run_events`);
 - the iSeller transfers made for each Accurate document are rows of ``sync.webhook_transfers``,
-  written before the call (see ``streams/purchases.py``);
-- the subscription's renewal and the history catch-up (the maintenance DAG) are here too.
+  written before the call (see ``processor.py``);
+- the subscription's last renewal is kept for the operator pages (see ``maintenance.py``).
 
 Tables: ``sync.webhook_events`` and ``sync.webhook_rejections`` (migration 0003), plus
 ``sync.webhook_transfers``, ``sync.webhook_runs`` and ``sync.webhook_subscription`` (0004).
@@ -20,235 +15,23 @@ Tables: ``sync.webhook_events`` and ``sync.webhook_rejections`` (migration 0003)
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import psycopg
-from airflow.sdk import Asset
 from psycopg.types.json import Jsonb
 
 from include.iseller_accurate import jsonutil
-from include.iseller_accurate.ledger import Ledger, RunRef, connect, migrate
-from include.iseller_accurate.utc import as_utc, run_time
+from include.iseller_accurate.ledger import Ledger, RunRef
+from include.iseller_accurate.purchases.events import WebhookEvent, unique_events
 
 log = logging.getLogger(__name__)
 
-#: Bookmark (``sync.cursors``) of the history catch-up: the end of the last window read.
-HISTORY_CURSOR = "accurate_webhook_history"
-#: Accurate keeps about a month of history; never ask for more than this.
-HISTORY_MAX_AGE = timedelta(days=29)
-#: Each catch-up re-reads this much before its bookmark (late events, clocks that differ a little).
-HISTORY_OVERLAP = timedelta(hours=1)
-#: Window of the first catch-up, when there is no bookmark yet.
-HISTORY_FIRST_WINDOW = timedelta(hours=24)
-
-MAX_UUID_LENGTH = 200
-MAX_TYPE_LENGTH = 100
 EVENT_STATUSES = ("pending", "processing", "done", "failed", "ignored")
-
-
-#: Asset updated by the receiver (and by a catch-up that recovered events): the ingestion DAG's trigger.
-ACCURATE_WEBHOOK_EVENTS = Asset(name="accurate_webhook_events", uri="accurate://webhooks/events")
-
-
-class DeliveryError(ValueError):
-    """A delivery (or one of its events) is not what Accurate sends; the message says what is wrong."""
-
-
-# ---------------------------------------------------------------------------------------------
-# parsing
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    """One Accurate webhook event as stored: the raw event plus the columns the ledger indexes."""
-
-    uuid: str
-    event_type: str
-    payload: dict[str, Any]
-    database_id: int | None = None
-    event_timestamp: datetime | None = None
-    accurate_id: int | None = None
-    accurate_number: str | None = None
-    action: str | None = None
-
-
-def parse_event_timestamp(value: Any) -> datetime | None:
-    """Accurate's event ``timestamp``: ``dd/MM/yyyy HH:mm:ss`` (Jakarta time) or epoch milliseconds.
-
-    Both forms appear in Accurate's material; ISO-8601 is accepted too. None when unreadable (the
-    event is still stored; ordering then falls back to the time it was received).
-    """
-    from include.iseller_accurate.clients.timeutil import parse_accurate_datetime
-
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, Decimal, float)) or (isinstance(value, str) and value.strip().isdigit()):
-        try:
-            number = Decimal(str(value).strip())
-        except ArithmeticError:
-            return None
-        seconds = number / 1000 if number > 10_000_000_000 else number  # millis (or plain seconds)
-        try:
-            return datetime.fromtimestamp(float(seconds), UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return parse_accurate_datetime(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (str, Decimal)):
-        try:
-            number = Decimal(str(value).strip())
-        except ArithmeticError:
-            return None
-        if number == number.to_integral_value() and abs(number) < 2**63:
-            return int(number)
-    return None
-
-
-def document_entries(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The ``data`` entries of an event as ``{"id", "number", "action", "kind"}`` (kind: ``receiveItem``)."""
-    entries = []
-    for raw in payload.get("data") or []:
-        if not isinstance(raw, Mapping):
-            continue
-        entry: dict[str, Any] = {
-            "id": None,
-            "number": None,
-            "kind": None,
-            "action": str(raw.get("action") or "WRITE").upper(),
-        }
-        for key, value in raw.items():
-            if key.endswith("Id") and len(key) > 2 and entry["id"] is None:
-                entry["id"] = _as_int(value)
-                entry["kind"] = key[:-2]
-            elif key.endswith("No") and len(key) > 2 and entry["number"] is None:
-                entry["number"] = None if value in (None, "") else str(value)
-                entry["kind"] = entry["kind"] or key[:-2]
-        entries.append(entry)
-    return entries
-
-
-def parse_event(raw: Any, where: str = "event") -> WebhookEvent:
-    """Validate one event object; :class:`DeliveryError` names what is missing or wrong."""
-    if not isinstance(raw, Mapping):
-        raise DeliveryError(f"{where} is not a JSON object")
-    uuid = raw.get("uuid")
-    if not isinstance(uuid, str) or not uuid.strip():
-        raise DeliveryError(f"{where} has no uuid")
-    if len(uuid) > MAX_UUID_LENGTH:
-        raise DeliveryError(f"{where}: uuid longer than {MAX_UUID_LENGTH} characters")
-    event_type = raw.get("type")
-    if not isinstance(event_type, str) or not event_type.strip():
-        raise DeliveryError(f"{where} ({uuid}) has no type")
-    if len(event_type) > MAX_TYPE_LENGTH:
-        raise DeliveryError(f"{where} ({uuid}): type longer than {MAX_TYPE_LENGTH} characters")
-    data = raw.get("data")
-    if data is not None and not isinstance(data, list):
-        raise DeliveryError(f"{where} ({uuid}): data must be a list")
-    problem = jsonutil.unstorable(raw)
-    if problem:
-        shown = jsonutil.printable(uuid, 80)
-        raise DeliveryError(f"{where} ({shown}): {problem}; the event cannot be stored")
-    entries = document_entries(raw)
-    first = entries[0] if entries else {}
-    return WebhookEvent(
-        uuid=uuid.strip(),
-        event_type=event_type.strip().upper(),
-        payload=dict(raw),
-        database_id=_as_int(raw.get("databaseId")),
-        event_timestamp=parse_event_timestamp(raw.get("timestamp")),
-        accurate_id=first.get("id"),
-        accurate_number=first.get("number"),
-        action=first.get("action"),
-    )
-
-
-@dataclass(frozen=True)
-class RejectedEvent:
-    """An event of a delivery that cannot be stored: its place in the body, its uuid if any, why."""
-
-    index: int
-    uuid: str | None
-    reason: str
-    excerpt: str
-
-
-def split_delivery(body: bytes) -> tuple[list[WebhookEvent], list[RejectedEvent]]:
-    """A delivery body (a JSON array of events) as (good events, rejected events).
-
-    Each event is checked on its own, so one bad event never keeps the others out; duplicates within
-    the body are dropped. :class:`DeliveryError` when the body as a whole is unusable (not JSON,
-    nested deeper than ``jsonutil.MAX_DEPTH``, not an array of events).
-    """
-    try:
-        jsonutil.check_depth(body)
-        value = jsonutil.loads(body)
-    except jsonutil.JsonTooDeep as exc:
-        raise DeliveryError(f"body refused: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DeliveryError(f"body is not valid JSON ({exc})") from None
-    if isinstance(value, Mapping):  # be lenient with a single event sent without its array
-        value = [value]
-    if not isinstance(value, list):
-        raise DeliveryError("body must be a JSON array of events")
-    events: list[WebhookEvent] = []
-    rejected: list[RejectedEvent] = []
-    for index, item in enumerate(value):
-        try:
-            events.append(parse_event(item, f"event {index}"))
-        except DeliveryError as exc:
-            uuid = item.get("uuid") if isinstance(item, Mapping) else None
-            rejected.append(
-                RejectedEvent(
-                    index=index,
-                    uuid=jsonutil.printable(uuid, MAX_UUID_LENGTH) if isinstance(uuid, str) else None,
-                    reason=str(exc),
-                    excerpt=jsonutil.printable(json.dumps(item, ensure_ascii=True, default=str), 512),
-                )
-            )
-    return unique_events(events), rejected
-
-
-def parse_delivery(body: bytes) -> list[WebhookEvent]:
-    """A delivery body as events, duplicates within the body dropped; any bad event raises."""
-    events, rejected = split_delivery(body)
-    if rejected:
-        raise DeliveryError(rejected[0].reason)
-    return events
-
-
-def unique_events(events: Iterable[WebhookEvent]) -> list[WebhookEvent]:
-    """First occurrence of each uuid, in order."""
-    seen: set[str] = set()
-    result = []
-    for event in events:
-        if event.uuid not in seen:
-            seen.add(event.uuid)
-            result.append(event)
-    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,22 +203,18 @@ class PlannedTransfer:
     lines: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class WebhookEventLedger:
     """Webhook event, transfer and subscription rows on one autocommit connection (one per thread)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
+    conn: psycopg.Connection[Any]
 
     @classmethod
     @contextmanager
     def open(cls, dsn: str | None = None) -> Iterator[WebhookEventLedger]:
-        """A ledger on a new connection, migrated, closed on exit."""
-        conn = connect(dsn, autocommit=True)
-        try:
-            migrate(conn)
-            yield cls(conn)
-        finally:
-            conn.close()
+        """A ledger on a new connection, migrated, closed on exit (opened as the document ledger is)."""
+        with Ledger.open(dsn) as documents:
+            yield cls(documents.conn)
 
     # -- storing -------------------------------------------------------------------------------
     def store(self, events: Sequence[WebhookEvent], received_via: str = "webhook") -> int:
@@ -522,6 +301,14 @@ class WebhookEventLedger:
             (event_type, accurate_id),
         ).fetchone()
         return bool(row and row["found"])
+
+    def all_transient(self, events: Sequence[EventRow]) -> bool:
+        """Whether every one of these events failed only for a transient reason (a retry may help)."""
+        row = self.conn.execute(
+            "SELECT bool_and(transient) AS t FROM sync.webhook_events WHERE id = ANY(%s)",
+            ([e.id for e in events],),
+        ).fetchone()
+        return bool(row and row["t"])
 
     def pending_count(self) -> int:
         """Events waiting for a run."""
@@ -681,138 +468,3 @@ class WebhookEventLedger:
         """The subscription as last renewed (``renewed_at``, ``expires_at``, ``last_error`` ...)."""
         row = self.conn.execute("SELECT * FROM sync.webhook_subscription WHERE id").fetchone()
         return dict(row) if row else None
-
-
-# ---------------------------------------------------------------------------------------------
-# maintenance: renewal and catch-up
-
-
-def renew_subscription(accurate: Any, ledger: WebhookEventLedger) -> dict[str, Any]:
-    """Extend Accurate's webhook subscription (``webhook-renew.do``) and record the new expiry.
-
-    Raises (after recording the failure) when Accurate refuses or cannot be reached.
-    """
-    try:
-        body = accurate.webhook_renew()
-    except Exception as exc:
-        ledger.record_renewal_failure(str(exc))
-        raise
-    answer = body.get("d")
-    text: str | None = None
-    if isinstance(answer, Mapping):
-        value = answer.get("expiredDate") or answer.get("expiryDate") or answer.get("expired")
-        text = None if value in (None, "") else str(value)
-    elif isinstance(answer, str | int):
-        text = str(answer)
-    expires_at = parse_event_timestamp(text) if text else None
-    ledger.record_renewal(expires_at, text)
-    return {"expires_text": text, "expires_at": expires_at.isoformat() if expires_at else None}
-
-
-def history_window(
-    cursor: datetime | None,
-    run_end: datetime,
-    window_start: datetime | None = None,
-    window_end: datetime | None = None,
-) -> tuple[datetime, datetime]:
-    """The history window a catch-up reads: explicit bounds, else from the bookmark (minus the overlap).
-
-    Never older than Accurate keeps (``HISTORY_MAX_AGE`` before the end).
-    """
-    end = window_end or run_end
-    if window_start is not None:
-        start = window_start
-    elif cursor is None:
-        start = end - HISTORY_FIRST_WINDOW
-    else:
-        start = min(cursor - HISTORY_OVERLAP, end)
-    oldest = end - HISTORY_MAX_AGE
-    if start < oldest:
-        log.warning(
-            "Accurate keeps about a month of webhook history: reading from %s instead of %s", oldest, start
-        )
-        start = oldest
-    return start, end
-
-
-def catch_up(accurate: Any, ledger: WebhookEventLedger, start: datetime, end: datetime) -> dict[str, Any]:
-    """Store the events of ``webhook-history.do`` between ``start`` and ``end`` (24-hour windows).
-
-    Events already stored (delivered, or recovered before) are kept once; unreadable history rows are
-    counted and logged, never stored. Returns counts for XCom.
-    """
-    rows = accurate.webhook_history(start, end)
-    events: list[WebhookEvent] = []
-    unreadable = 0
-    for index, row in enumerate(rows):
-        try:
-            events.append(parse_event(row, f"history row {index}"))
-        except DeliveryError as exc:
-            unreadable += 1
-            log.warning("Skipping a webhook history row Accurate answered: %s", exc)
-    stored = ledger.store(events, received_via="history")
-    failed_deliveries = sum(1 for row in rows if str(row.get("status") or "").upper() == "FAILED")
-    summary = {
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-        "history_rows": len(rows),
-        "failed_deliveries": failed_deliveries,
-        "recovered": stored,
-        "unreadable": unreadable,
-    }
-    log.info("Webhook history catch-up: %s", summary)
-    return summary
-
-
-def advance_history_cursor(conn: psycopg.Connection[Any], position: datetime) -> None:
-    """Move the catch-up bookmark forward (never backwards)."""
-    Ledger(conn).advance_cursor(HISTORY_CURSOR, position)
-
-
-def history_cursor(conn: psycopg.Connection[Any]) -> datetime | None:
-    """The catch-up bookmark, or None before the first catch-up."""
-    return Ledger(conn).cursor(HISTORY_CURSOR)
-
-
-# ---------------------------------------------------------------------------------------------
-# task entry points of the maintenance DAG
-
-
-def run_renewal() -> dict[str, Any]:
-    """Task ``renew_subscription``: renew Accurate's webhook subscription, record the new expiry."""
-    from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
-    from include.iseller_accurate.ledger import dsn_from_connection
-
-    dsn = dsn_from_connection()
-    accurate = AccurateHook(rate_limiter=PostgresRateLimiter(dsn))
-    with WebhookEventLedger.open(dsn) as ledger:
-        result = renew_subscription(accurate, ledger)
-    log.info(
-        "Accurate webhook subscription renewed; it now expires %s (Accurate's time)", result["expires_text"]
-    )
-    return result
-
-
-def run_catch_up(context: Mapping[str, Any]) -> dict[str, Any]:
-    """Task ``catch_up``: store the deliveries of ``webhook-history.do`` since the bookmark (or the
-    window given in the run's params), then move the bookmark to the end of the window read."""
-    from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
-    from include.iseller_accurate.ledger import dsn_from_connection
-
-    params = dict(context.get("params") or {})
-    if bool(params.get("window_start")) != bool(params.get("window_end")):
-        raise ValueError("give both window_start and window_end, or neither")
-    explicit = bool(params.get("window_start"))
-    dsn = dsn_from_connection()
-    accurate = AccurateHook(rate_limiter=PostgresRateLimiter(dsn))
-    with WebhookEventLedger.open(dsn) as ledger:
-        start, end = history_window(
-            history_cursor(ledger.conn),
-            run_time(context),
-            as_utc(params["window_start"]) if explicit else None,
-            as_utc(params["window_end"]) if explicit else None,
-        )
-        summary = catch_up(accurate, ledger, start, end)
-        if not explicit:
-            advance_history_cursor(ledger.conn, end)
-    return summary
