@@ -36,7 +36,7 @@ from typing import Any
 from include.iseller_accurate.checks import FieldProblem, Reader, storable
 from include.iseller_accurate.ledger import Document, Ledger, LedgerRow, RunRef
 from include.iseller_accurate.settings import SyncSettings
-from include.iseller_accurate.utc import as_utc, run_time
+from include.iseller_accurate.times import as_utc, run_time
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from airflow.sdk.execution_time.task_runner import coerce_datetime
 
 from include.iseller_accurate.pipeline import run_window
 from include.iseller_accurate.streams.sales import SalesStream
-from include.iseller_accurate.utc import as_utc, run_time
+from include.iseller_accurate.times import as_utc, run_time
 from include.iseller_accurate.webhook_events import history_window
 
 SCHEDULED = datetime(2026, 11, 26, 2, 45, tzinfo=UTC)

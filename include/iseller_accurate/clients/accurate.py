@@ -82,7 +82,7 @@ from include.iseller_accurate.clients.errors import (
     OutcomeUnknownError,
 )
 from include.iseller_accurate.clients.ratelimit import RateLimiter
-from include.iseller_accurate.clients.timeutil import format_accurate_date, format_accurate_datetime
+from include.iseller_accurate.times import format_accurate_date, format_accurate_datetime
 
 log = logging.getLogger(__name__)
 

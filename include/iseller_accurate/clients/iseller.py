@@ -75,7 +75,7 @@ from include.iseller_accurate.clients._transport import (
 )
 from include.iseller_accurate.clients.errors import ApiError, AuthError, IsellerBusinessError
 from include.iseller_accurate.clients.ratelimit import RateLimiter
-from include.iseller_accurate.clients.timeutil import (
+from include.iseller_accurate.times import (
     ACCURATE_TZ,
     format_iseller_datetime,
     format_iseller_local,
