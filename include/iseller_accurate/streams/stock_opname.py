@@ -29,24 +29,30 @@ whichever sync stores or posts the last of them: nothing has to be re-ordered by
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, storable
+from include.iseller_accurate.checks import FieldProblem, Reader, storable
 from include.iseller_accurate.ledger import Document, to_jsonable
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
-from include.iseller_accurate.streams.sales import SalesStream, accurate_date, parse_time
-from include.iseller_accurate.streams.transfers import (
+from include.iseller_accurate.streams.common import (
     SETTINGS_PATH,
-    TRANSFER_TYPES,
     UNIT_COST_FIELD,
-    TransfersStream,
+    accurate_date,
+    attach_unit_costs,
     decimal_of,
+    first_time,
+    line_list,
+    no_sku_reason,
     outlet_label,
-    unit_costs,
+    read_line,
+    safe_identifier,
+    source_fields,
     unmapped_reason,
 )
+from include.iseller_accurate.streams.sales import SalesStream
+from include.iseller_accurate.streams.transfers import TRANSFER_TYPES, TransfersStream
 
 #: Sales documents that move stock at their outlet.
 SALES_TYPES = ("sales_invoice", "sales_return")
@@ -61,14 +67,7 @@ OPNAME_DAG = "iseller_stock_opname_to_accurate"
 def take_time(take: dict[str, Any]) -> datetime:
     """When a stock take was counted (UTC); an unreadable date is passed over here (mapping fails
     the stock take, naming it)."""
-    for name in ("stock_take_date", "created_date", "modified_date"):
-        try:
-            moment = parse_time(take.get(name)) if isinstance(take, dict) else None
-        except ValueError:
-            continue
-        if moment is not None:
-            return moment
-    return datetime.now(UTC)
+    return first_time(take, ("stock_take_date", "created_date", "modified_date"))
 
 
 def _order_key(take: dict[str, Any]) -> tuple[datetime, str]:
@@ -164,10 +163,7 @@ class StockOpnameStream(Stream):
                 queue.append(previous)
             take["_after"] = self._earlier_movements(ctx, take, previous)
             prepared.append(take)
-        costs = unit_costs(ctx.iseller, (str(line.get("sku") or "") for t in prepared for line in _lines(t)))
-        for take in prepared:
-            skus = {str(line.get("sku") or "") for line in _lines(take)}
-            take["_unit_costs"] = {sku: cost for sku, cost in costs.items() if sku in skus}
+        attach_unit_costs(ctx.iseller, prepared, _lines)
         return sorted(prepared, key=take_time)
 
     def _previous(
@@ -224,8 +220,8 @@ class StockOpnameStream(Stream):
         pages = ctx.iseller.get_orders_pages(
             created_after=sales_start - ORDER_SLACK, created_before=counted_at + SECOND, outlet_id=outlet_id
         )
-        orders = SalesStream._collect(pages)  # the sales stream's own grouping of orders and refunds
-        sales = SalesStream().map(orders, map_ctx)
+        sales_stream = SalesStream()
+        sales = sales_stream.map(sales_stream.group_orders(pages), map_ctx)
         after.extend(
             _requirement(doc, f"the sales sync ({SALES_DAG})")
             for doc in _moving(sales, SALES_TYPES, outlet_id, sales_start, counted_at)
@@ -319,17 +315,9 @@ def map_stock_take(raw: dict[str, Any], settings: Any) -> Document:
     return doc
 
 
-def _source_of(take: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in take.items() if not k.startswith("_")}
-
-
 def _safe_number(raw: dict[str, Any]) -> str:
-    reader = Reader("")
     for name in ("stock_take_number", "stock_take_id"):
-        try:
-            number = reader.text(raw.get(name), name, identifier=True)
-        except FieldProblem:
-            continue
+        number = safe_identifier(raw, name)
         if number:
             return number
     return StockOpnameStream().record_key(raw)
@@ -349,21 +337,12 @@ def _read_take(raw: dict[str, Any], settings: Any, reader: Reader) -> dict[str, 
         if name in raw:
             take[name] = reader.moment(raw.get(name), name)
     key = "lines" if raw.get("lines") else "products"
-    lines = raw.get(key) or []
-    if not isinstance(lines, list):
-        raise reader.fail(key, f"{kind_of(lines)} where a list of lines is expected")
     costs = raw.get("_unit_costs") or {}
     clean_costs: dict[str, Decimal] = {}
     clean_lines = []
     total = Decimal(0)
-    for position, line in enumerate(lines, start=1):
-        reader.at(f"line {position}")
-        if not isinstance(line, dict):
-            raise reader.fail(key, f"{kind_of(line)} where a line is expected")
-        clean = dict(line)
-        clean["sku"] = reader.text(line.get("sku"), "sku", identifier=True)
-        clean["product_name"] = reader.text(line.get("product_name"), "product_name")
-        clean["product_id"] = reader.text(line.get("product_id"), "product_id")
+    for position, line in enumerate(line_list(reader, raw.get(key), key), start=1):
+        clean = read_line(reader, line, position, key, ("product_name", "product_id"))
         quantities = {}
         for name in ("counted_quantity", "system_quantity"):
             quantities[name] = clean[name] = reader.number(
@@ -406,7 +385,7 @@ def _failed_take(raw: dict[str, Any], reason: str) -> Document:
         target_module="item-adjustment",
         target_number=f"SO/{number}",
         payload=None,
-        source={k: v for k, v in raw.items() if not str(k).startswith("_")},
+        source=source_fields(raw),
         after=[(r["data_type"], r["source_id"]) for r in requirements],
         waiting_notes={(r["data_type"], r["source_id"]): r["label"] for r in requirements},
         status="failed",
@@ -433,7 +412,7 @@ def _map_take(take: dict[str, Any], settings: Any) -> Document:
         target_module="item-adjustment",
         target_number=number,
         payload=None,
-        source=to_jsonable(storable(_source_of(take), "source", strict=False)[0]),
+        source=to_jsonable(storable(source_fields(take), "source", strict=False)[0]),
         after=[(r["data_type"], r["source_id"]) for r in requirements],
         waiting_notes={(r["data_type"], r["source_id"]): r["label"] for r in requirements},
     )
@@ -458,10 +437,7 @@ def _map_take(take: dict[str, Any], settings: Any) -> Document:
         counted, system = decimal_of(line.get("counted_quantity")), decimal_of(line.get("system_quantity"))
         if not sku:
             doc.status = "failed"
-            doc.reason = (
-                f"{label}: line {position} ({name}) has no SKU in iSeller; set the product's SKU in iSeller"
-                " to its Accurate item number, then refresh"
-            )
+            doc.reason = f"{label}: {no_sku_reason(position, name)}"
             return doc
         if sku in seen:
             doc.status = "failed"

@@ -26,69 +26,36 @@ Accurate warehouse move nothing in Accurate: their transfers are ``skipped`` wit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, read_time, storable, to_decimal
+from include.iseller_accurate.checks import FieldProblem, Reader, storable
 from include.iseller_accurate.ledger import DONE, Document, to_jsonable
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
-from include.iseller_accurate.streams.sales import accurate_date, parse_time
+from include.iseller_accurate.streams.common import (
+    SETTINGS_PATH,
+    UNIT_COST_FIELD,
+    accurate_date,
+    attach_unit_costs,
+    decimal_of,
+    first_time,
+    line_list,
+    no_sku_reason,
+    outlet_label,
+    parse_time,
+    read_line,
+    safe_decimal,
+    safe_identifier,
+    source_fields,
+    unmapped_reason,
+)
 
 ZERO = Decimal(0)
 #: Ledger data types of this stream; all of them move stock at their ``outlet_id``.
 TRANSFER_TYPES = ("transfer_out", "transfer_in", "transfer_difference")
-SETTINGS_PATH = "iseller_accurate_settings.outlets"
-#: How a reason names a product's iSeller buying price used as an adjustment's unit cost.
-UNIT_COST_FIELD = "unit cost (the product's buying price in iSeller)"
-
-
-def decimal_of(value: Any) -> Decimal:
-    """A quantity or amount as Decimal (None and "" are 0); raises :class:`FieldProblem` (a
-    ValueError) for anything that is not a finite number. Mapping checks its fields first."""
-    return to_decimal(value, "amount")
-
-
-def _safe_decimal(value: Any) -> Decimal | None:
-    try:
-        return decimal_of(value)
-    except ValueError:
-        return None
-
-
-def unit_costs(iseller: Any, skus: Iterable[str]) -> dict[str, Any]:
-    """iSeller buying price of each SKU among ``skus`` that has one (for adjustment unit costs)."""
-    wanted = {sku for sku in skus if sku}
-    costs: dict[str, Any] = {}  # Decimal, or the unreadable value (the document fails naming it)
-    if not wanted:
-        return costs
-    for product in iseller.get_products():
-        if not isinstance(product, dict):
-            continue
-        sku = str(product.get("sku") or "").strip()
-        if sku not in wanted:
-            continue
-        cost = _safe_decimal(product.get("buying_price"))
-        if cost is None:
-            costs[sku] = product.get("buying_price")  # unreadable: the document fails, naming it
-        elif cost > 0:
-            costs[sku] = cost
-    return costs
-
-
-def outlet_label(outlet_id: str | None, code: str | None, mapping: OutletMapping | None) -> str:
-    """How an operator names an outlet: its name in the settings, else its iSeller code or id."""
-    return (mapping.name if mapping else None) or code or outlet_id or "unknown outlet"
-
-
-def unmapped_reason(outlet_id: str | None, code: str | None) -> str:
-    """The reason for an outlet that has no Accurate mapping in the settings."""
-    return (
-        f"outlet {code or outlet_id} ({outlet_id}) has no Accurate mapping; add its branch and warehouse"
-        f" under {SETTINGS_PATH}.{outlet_id} in the settings Variable, then refresh"
-    )
 
 
 class TransfersStream(Stream):
@@ -144,12 +111,8 @@ class TransfersStream(Stream):
     def _with_costs(ctx: ExtractContext, transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Attach unit costs to partially received transfers (their difference is an adjustment)."""
         short = [t for t in transfers if _shortages(t)]
-        if not short:
-            return transfers
-        costs = unit_costs(ctx.iseller, (str(line.get("sku") or "") for t in short for line in _lines(t)))
-        for transfer in short:
-            skus = {str(line.get("sku") or "") for line in _lines(transfer)}
-            transfer["_unit_costs"] = {sku: cost for sku, cost in costs.items() if sku in skus}
+        if short:
+            attach_unit_costs(ctx.iseller, short, _lines)
         return transfers
 
     # -- map -----------------------------------------------------------------------------------
@@ -190,7 +153,7 @@ def _shortages(transfer: dict[str, Any]) -> dict[int, Decimal]:
     for position, line in enumerate(_lines(transfer), start=1):
         if not isinstance(line, dict) or line.get("received_quantity") is None:
             continue
-        sent, received = _safe_decimal(line.get("quantity")), _safe_decimal(line.get("received_quantity"))
+        sent, received = safe_decimal(line.get("quantity")), safe_decimal(line.get("received_quantity"))
         if sent is None or received is None:
             continue  # mapping fails the transfer, naming the field
         gap = sent - received
@@ -206,10 +169,7 @@ def _line_problem(transfer: dict[str, Any], *, receiving: bool) -> str | None:
     for position, line in enumerate(lines, start=1):
         name = line.get("product_name") or line.get("product_id")
         if not str(line.get("sku") or "").strip():
-            return (
-                f"line {position} ({name}) has no SKU in iSeller; set the product's SKU in iSeller to its"
-                " Accurate item number, then refresh"
-            )
+            return no_sku_reason(position, name)
         quantity = decimal_of(line.get("quantity"))
         if quantity <= 0:
             return f"line {position} ({name}) has quantity {quantity}; correct the transfer in iSeller"
@@ -248,13 +208,8 @@ def map_transfer(raw: dict[str, Any], settings: SyncSettings) -> list[Document]:
 
 def _transfer_label(raw: dict[str, Any], settings: SyncSettings) -> str:
     """``transfer <number> (<from> to <to>)`` from whatever of it is readable."""
-    reader = Reader("")
-
     def safe(name: str) -> str:
-        try:
-            return reader.text(raw.get(name), name, identifier=True)
-        except FieldProblem:
-            return ""
+        return safe_identifier(raw, name)
 
     number = safe("transfer_number") or safe("transfer_id")
     source_id, target_id = safe("from_outlet_id"), safe("to_outlet_id")
@@ -278,20 +233,11 @@ def _read_transfer(raw: dict[str, Any], settings: SyncSettings, reader: Reader) 
         if name in raw:
             transfer[name] = reader.moment(raw.get(name), name)
     key = "products" if raw.get("products") else "lines"
-    lines = raw.get(key) or []
-    if not isinstance(lines, list):
-        raise reader.fail(key, f"{kind_of(lines)} where a list of lines is expected")
     clean_lines = []
     costs = raw.get("_unit_costs") or {}
     clean_costs: dict[str, Decimal] = {}
-    for position, line in enumerate(lines, start=1):
-        reader.at(f"line {position}")
-        if not isinstance(line, dict):
-            raise reader.fail(key, f"{kind_of(line)} where a line is expected")
-        clean = dict(line)
-        clean["sku"] = reader.text(line.get("sku"), "sku", identifier=True)
-        clean["product_name"] = reader.text(line.get("product_name"), "product_name")
-        clean["product_id"] = reader.text(line.get("product_id"), "product_id")
+    for position, line in enumerate(line_list(reader, raw.get(key), key), start=1):
+        clean = read_line(reader, line, position, key, ("product_name", "product_id"))
         clean["quantity"] = reader.quantity(line.get("quantity"), "quantity", limits)
         if line.get("received_quantity") is not None:
             clean["received_quantity"] = reader.number(
@@ -314,24 +260,11 @@ def _read_transfer(raw: dict[str, Any], settings: SyncSettings, reader: Reader) 
 
 def _failed_transfer(raw: dict[str, Any], reason: str) -> list[Document]:
     """The transfer out (and transfer in, once received) of a transfer that cannot be read."""
-    stream = TransfersStream()
-    transfer_id = stream.record_key(raw)
-    reader = Reader("")
-    try:
-        number = reader.text(raw.get("transfer_number"), "transfer_number", identifier=True) or transfer_id
-    except FieldProblem:
-        number = transfer_id
+    transfer_id = TransfersStream().record_key(raw)
+    number = safe_identifier(raw, "transfer_number") or transfer_id
     received = str(raw.get("status") or "").lower() == "received"
-    when = datetime.now(UTC)
-    for name in ("sent_date", "created_date", "modified_date"):
-        try:
-            moment = read_time(raw.get(name), name)
-        except FieldProblem:
-            continue
-        if moment is not None:
-            when = moment
-            break
-    source = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    when = first_time(raw, ("sent_date", "created_date", "modified_date"))
+    source = source_fields(raw)
     documents = []
     for data_type, prefix in (("transfer_out", "TO"), ("transfer_in", "TI")):
         if data_type == "transfer_in" and not received:
@@ -368,7 +301,7 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
     source_map, target_map = settings.outlet(source_id), settings.outlet(target_id)
     source_name = outlet_label(source_id, transfer.get("from_outlet_code"), source_map)
     target_name = outlet_label(target_id, transfer.get("to_outlet_code"), target_map)
-    fields = {k: v for k, v in transfer.items() if not k.startswith("_")}
+    fields = source_fields(transfer)
     record = to_jsonable(storable(fields, "source", strict=False)[0])
     label = f"transfer {number} ({source_name} to {target_name})"
     route = f"{source_name} ke {target_name}"
