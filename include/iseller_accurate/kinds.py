@@ -45,6 +45,10 @@ class DocumentKind:
             raise ValueError(f"{self.label} numbers are not made by the sync")
         return f"{self.prefix}/{base}" + (f"-{index}" if index > 1 else "")
 
+    def key(self, source_id: str) -> tuple[str, str]:
+        """A document's key in the ledger: ``("sales_invoice", <order id>)``."""
+        return (self.data_type, source_id)
+
     def document(self, source_id: str, number: str | None, **fields: Any) -> Document:
         """A ledger document of this kind (``payload`` None unless given)."""
         from include.iseller_accurate.ledger import Document

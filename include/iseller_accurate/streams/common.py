@@ -9,16 +9,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, read_time, to_decimal
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
 from include.iseller_accurate.times import format_accurate_date
 
+if TYPE_CHECKING:
+    from include.iseller_accurate.ledger import Document
+    from include.iseller_accurate.pipeline import Stream
+
 #: Where an outlet's Accurate mapping lives in the settings Variable.
 SETTINGS_PATH = "iseller_accurate_settings.outlets"
 #: How a reason names a product's iSeller buying price used as an adjustment's unit cost.
 UNIT_COST_FIELD = "unit cost (the product's buying price in iSeller)"
+
+
+def readable_records(stream: Stream, records: Iterable[Any]) -> tuple[list[dict[str, Any]], list[Document]]:
+    """The records a stream can map (objects with a usable key), and a failed document for each of
+    the others ("it is not an iSeller transfer with a transfer_id")."""
+    readable: list[dict[str, Any]] = []
+    failed: list[Document] = []
+    problem = f"it is not an iSeller {stream.record_name} with a {stream.key_field}"
+    for record in records:
+        if isinstance(record, dict) and not stream.record_key(record).startswith("unreadable:"):
+            readable.append(record)
+        else:
+            failed.append(stream.unreadable(record, problem))
+    return readable, failed
 
 
 # -- times ---------------------------------------------------------------------------------------------

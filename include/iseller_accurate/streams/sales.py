@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from include.iseller_accurate.checks import FieldProblem, Reader
+from include.iseller_accurate.kinds import SALES_INVOICE, SALES_RETURN
 from include.iseller_accurate.ledger import Document, Ledger, RunRef
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import SyncSettings
@@ -60,8 +61,8 @@ class SalesStream(Stream):
 
     def unreadable_type(self, record: Any) -> tuple[str, str, str]:
         if isinstance(record, dict) and record.get("_only_refund"):  # its invoice may be synced already
-            return "sales_return", "sales-return", ":unreadable"
-        return "sales_invoice", "sales-invoice", ""
+            return SALES_RETURN.data_type, SALES_RETURN.module, ":unreadable"
+        return SALES_INVOICE.data_type, SALES_INVOICE.module, ""
 
     def __init__(self) -> None:
         #: Shifts read by this run, remembered in the ledger by :meth:`mark_read` once stored.
@@ -176,7 +177,7 @@ class SalesStream(Stream):
                 problems.get(str(order["order_id"])),
             )
             for doc in mapped:
-                if doc.data_type == "sales_invoice":
+                if doc.data_type == SALES_INVOICE.data_type:
                     doc.cleaned = list(cleaned)
             documents.extend(mapped)
         # One customer document per customer, however many orders name it.

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from include.iseller_accurate.checks import FieldProblem, Reader, kind_of
+from include.iseller_accurate.kinds import CUSTOMER, SALES_INVOICE, SALES_RECEIPT, SALES_RETURN
 from include.iseller_accurate.ledger import Document
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
 from include.iseller_accurate.streams.common import accurate_date, decimal_of, parse_time, source_fields
@@ -22,6 +23,7 @@ from include.iseller_accurate.streams.sales_orders import (
     reference_of,
     refund_identity,
     refund_lines,
+    refund_return,
 )
 
 ZERO = Decimal(0)
@@ -40,13 +42,13 @@ def map_order(
     status = str(order.get("status") or "").lower()
     when = parse_time(order.get("closed_date")) or parse_time(order.get("order_date")) or datetime.now(UTC)
     outlet_id = str(order.get("outlet_id") or "")
-    invoice_number = f"SI/{reference}"
+    invoice_number = SALES_INVOICE.number(reference)
     base: dict[str, Any] = {
         "source_key": order_id,
         "source_number": f"#{reference}",
         "outlet_id": outlet_id,
     }
-    invoice_key = ("sales_invoice", order_id)
+    invoice_key = SALES_INVOICE.key(order_id)
     source = source_fields(order)
 
     if status not in ("completed", "void"):
@@ -57,13 +59,10 @@ def map_order(
         cancelled_at = order.get("cancel_date") or order.get("modified_date")
         cancelled = cancelled_at.isoformat() if isinstance(cancelled_at, datetime) else ""
         return [
-            Document(
-                "sales_invoice",
+            SALES_INVOICE.document(
                 order_id,
                 source_date=when,
-                target_module="sales-invoice",
-                target_number=invoice_number,
-                payload=None,
+                number=invoice_number,
                 source=source,
                 status="skipped",
                 reason=f"{label} was voided in iSeller {cancelled}: nothing to post".strip(),
@@ -75,13 +74,10 @@ def map_order(
         documents.append(customer_doc)
     if not order.get("_only_refund"):
         problem = _outlet_problem(order, mapping) or line_problem
-        invoice = Document(
-            "sales_invoice",
+        invoice = SALES_INVOICE.document(
             order_id,
             source_date=when,
-            target_module="sales-invoice",
-            target_number=invoice_number,
-            payload=None,
+            number=invoice_number,
             source=source,
             **base,
         )
@@ -137,20 +133,18 @@ def _customer(
     numbered = settings.use_customer_id_mapping and bool(id_number)
     if numbered:
         payload["customerNo"] = id_number
-    doc = Document(
-        "customer",
+    doc = CUSTOMER.document(
         customer_id,
         source_key=str(order["order_id"]),
         source_date=when,
-        target_module="customer",
-        target_number=id_number if numbered else None,
+        number=id_number if numbered else None,
         payload=payload,
         source_number=id_number or name,
         outlet_id=base["outlet_id"],
         source={"customer_id": customer_id, "external_customer_id": id_number or None, "name": name},
         lookup=None if numbered else {"field": "notes", "value": payload["notes"]},
     )
-    return doc, ("customer", customer_id), id_number if numbered else ""
+    return doc, CUSTOMER.key(customer_id), id_number if numbered else ""
 
 
 def _receipts(
@@ -214,14 +208,11 @@ def _receipts(
     documents = []
     accounts = sorted(by_account, key=lambda a: (a is None, a or ""))
     for index, account in enumerate(accounts, start=1):
-        number = f"SR/{reference}" if index == 1 else f"SR/{reference}-{index}"
-        doc = Document(
-            "sales_receipt",
+        number = SALES_RECEIPT.number(reference, index)
+        doc = SALES_RECEIPT.document(
             f"{order['order_id']}:{account or 'unmapped'}",
             source_date=last_paid,
-            target_module="sales-receipt",
-            target_number=number,
-            payload=None,
+            number=number,
             source={"order_id": order["order_id"], "payments": payments},
             **base,
         )
@@ -273,37 +264,16 @@ def _returns(
     documents = []
     reference = reference_of(order)
     for index, refund in enumerate(refunds, start=1):
-        number = f"RT/{reference}" if index == 1 else f"RT/{reference}-{index}"
+        number = SALES_RETURN.number(reference, index)
         reader = Reader(f"order #{reference}")
         refund_key, when, problem = refund_identity(order, refund, index, reader)
-        if problem is not None:
-            documents.append(
-                Document(
-                    "sales_return",
-                    f"{order['order_id']}:{refund_key}",
-                    source_date=when,
-                    target_module="sales-return",
-                    target_number=number,
-                    payload=None,
-                    source=refund if isinstance(refund, dict) else {"refund": repr(refund)[:2000]},
-                    status="failed",
-                    reason=problem,
-                    requires=[invoice_key],
-                    **base,
-                )
-            )
-            continue
-        doc = Document(
-            "sales_return",
-            f"{order['order_id']}:{refund_key}",
-            source_date=when,
-            target_module="sales-return",
-            target_number=number,
-            payload=None,
-            source=refund,
-            **base,
+        doc = refund_return(
+            order["order_id"], refund_key, when, refund, number, requires=[invoice_key], **base
         )
-        doc.requires.append(invoice_key)
+        if problem is not None:
+            doc.status, doc.reason = "failed", problem
+            documents.append(doc)
+            continue
         try:
             returned = refund_lines(refund, items, reader, settings)
         except FieldProblem as problem:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from include.iseller_accurate.checks import FieldProblem, Reader, kind_of
+from include.iseller_accurate.kinds import SALES_INVOICE, SALES_RETURN
 from include.iseller_accurate.ledger import Document
 from include.iseller_accurate.settings import SyncSettings
 from include.iseller_accurate.streams.common import (
@@ -210,12 +211,10 @@ def failed_order(raw: dict[str, Any], order_id: str, reason: str) -> list[Docume
     if not raw.get("_only_refund"):
         source = source_fields(raw)
         documents.append(
-            Document(
-                "sales_invoice",
+            SALES_INVOICE.document(
                 order_id,
                 source_date=when,
-                target_module="sales-invoice",
-                target_number=f"SI/{reference}" if reference else None,
+                number=SALES_INVOICE.number(reference) if reference else None,
                 source=source,
                 **base,
             )
@@ -223,19 +222,19 @@ def failed_order(raw: dict[str, Any], order_id: str, reason: str) -> list[Docume
     refunds = raw.get("_refunds")
     for index, refund in enumerate(refunds if isinstance(refunds, list) else [], start=1):
         key, refunded_at, _ = refund_identity({}, refund, index, Reader(""))
-        documents.append(
-            Document(
-                "sales_return",
-                f"{order_id}:{key}",
-                source_date=refunded_at,
-                target_module="sales-return",
-                target_number=None,
-                source=refund if isinstance(refund, dict) else {"refund": repr(refund)[:2000]},
-                requires=[] if raw.get("_only_refund") else [("sales_invoice", order_id)],
-                **base,
-            )
-        )
+        requires = [] if raw.get("_only_refund") else [SALES_INVOICE.key(order_id)]
+        documents.append(refund_return(order_id, key, refunded_at, refund, None, requires=requires, **base))
     return documents
+
+
+def refund_return(
+    order_id: str, refund_key: str, when: datetime, refund: Any, number: str | None, **fields: Any
+) -> Document:
+    """The sales return of one refund of an order; its source is the refund as iSeller sent it."""
+    source = refund if isinstance(refund, dict) else {"refund": repr(refund)[:2000]}
+    return SALES_RETURN.document(
+        f"{order_id}:{refund_key}", number, source_date=when, source=source, **fields
+    )
 
 
 def lines_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

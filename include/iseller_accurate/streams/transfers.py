@@ -32,7 +32,9 @@ from decimal import Decimal
 from typing import Any
 
 from include.iseller_accurate.checks import FieldProblem, Reader, storable
-from include.iseller_accurate.ledger import DONE, Document, to_jsonable
+from include.iseller_accurate.jsonutil import to_jsonable
+from include.iseller_accurate.kinds import TRANSFER_DIFFERENCE, TRANSFER_IN, TRANSFER_OUT, TRANSFER_TYPES
+from include.iseller_accurate.ledger import DONE, Document
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
 from include.iseller_accurate.streams.common import (
@@ -47,6 +49,7 @@ from include.iseller_accurate.streams.common import (
     outlet_label,
     parse_time,
     read_line,
+    readable_records,
     safe_decimal,
     safe_identifier,
     source_fields,
@@ -54,8 +57,6 @@ from include.iseller_accurate.streams.common import (
 )
 
 ZERO = Decimal(0)
-#: Ledger data types of this stream; all of them move stock at their ``outlet_id``.
-TRANSFER_TYPES = ("transfer_out", "transfer_in", "transfer_difference")
 
 
 class TransfersStream(Stream):
@@ -76,7 +77,8 @@ class TransfersStream(Stream):
     def unreadable_type(self, record: Any) -> tuple[str, str, str]:
         received = isinstance(record, dict) and str(record.get("status") or "").lower() == "received"
         # a received transfer's transfer out may be synced already: the failure must show on its in
-        return ("transfer_in" if received else "transfer_out"), "item-transfer", ""
+        kind = TRANSFER_IN if received else TRANSFER_OUT
+        return kind.data_type, kind.module, ""
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
@@ -118,14 +120,7 @@ class TransfersStream(Stream):
     # -- map -----------------------------------------------------------------------------------
     def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
         """Transfer out, transfer in and difference documents (see the module docstring)."""
-        documents: list[Document] = []
-        readable = []
-        for transfer in records:
-            if not isinstance(transfer, dict) or self.record_key(transfer).startswith("unreadable:"):
-                problem = "it is not an iSeller transfer with a transfer_id"
-                documents.append(self.unreadable(transfer, problem))
-            else:
-                readable.append(transfer)
+        readable, documents = readable_records(self, records)
         ordered = sorted(readable, key=lambda t: (str(t.get("sent_date") or ""), str(t.get("transfer_id"))))
         for transfer in ordered:
             if str(transfer.get("type") or "outlet").lower() != "outlet":
@@ -137,8 +132,8 @@ class TransfersStream(Stream):
 def _document_types(transfer: dict[str, Any]) -> list[str]:
     """The ledger data types a transfer gives in its current state."""
     if str(transfer.get("status") or "").lower() != "received":
-        return ["transfer_out"]
-    return ["transfer_out", "transfer_in"] + (["transfer_difference"] if _shortages(transfer) else [])
+        return [TRANSFER_OUT.data_type]
+    return list(TRANSFER_TYPES if _shortages(transfer) else TRANSFER_TYPES[:2])
 
 
 def _lines(transfer: dict[str, Any]) -> list[dict[str, Any]]:
@@ -189,7 +184,7 @@ def _line_problem(transfer: dict[str, Any], *, receiving: bool) -> str | None:
 def transfer_numbers(transfer: dict[str, Any]) -> tuple[str, str, str]:
     """The Accurate numbers of a transfer's out, in and difference documents."""
     number = str(transfer.get("transfer_number") or transfer["transfer_id"]).strip()
-    return f"TO/{number}", f"TI/{number}", f"TD/{number}"
+    return TRANSFER_OUT.number(number), TRANSFER_IN.number(number), TRANSFER_DIFFERENCE.number(number)
 
 
 def map_transfer(raw: dict[str, Any], settings: SyncSettings) -> list[Document]:
@@ -266,19 +261,14 @@ def _failed_transfer(raw: dict[str, Any], reason: str) -> list[Document]:
     when = first_time(raw, ("sent_date", "created_date", "modified_date"))
     source = source_fields(raw)
     documents = []
-    for data_type, prefix in (("transfer_out", "TO"), ("transfer_in", "TI")):
-        if data_type == "transfer_in" and not received:
-            continue
+    for kind in (TRANSFER_OUT, TRANSFER_IN) if received else (TRANSFER_OUT,):
         documents.append(
-            Document(
-                data_type,
+            kind.document(
                 transfer_id,
+                kind.number(number),
                 source_key=transfer_id,
                 source_number=number,
                 source_date=when,
-                target_module="item-transfer",
-                target_number=f"{prefix}/{number}",
-                payload=None,
                 source=source,
                 status="failed",
                 reason=reason,
@@ -309,13 +299,10 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
 
     if status not in ("sent", "received"):
         return []  # not sent yet (draft) or not a stock movement
-    transfer_out = Document(
-        "transfer_out",
+    transfer_out = TRANSFER_OUT.document(
         transfer_id,
         source_date=sent,
-        target_module="item-transfer",
-        target_number=out_no,
-        payload=None,
+        number=out_no,
         outlet_id=source_id,
         **base,
     )
@@ -324,13 +311,10 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
     transfer_in = None
     if is_received:
         assert received is not None
-        transfer_in = Document(
-            "transfer_in",
+        transfer_in = TRANSFER_IN.document(
             transfer_id,
             source_date=received,
-            target_module="item-transfer",
-            target_number=in_no,
-            payload=None,
+            number=in_no,
             outlet_id=target_id,
             requires=[transfer_out.key],
             refs={"fromItemTransferNo": transfer_out.key},
@@ -370,14 +354,7 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
             "warehouseName": source_map.warehouse,
             "referenceWarehouseName": target_map.warehouse,
             "description": f"Transfer iSeller {number}: {route} (dikirim)",
-            "detailItem": [
-                {
-                    "itemNo": str(line["sku"]).strip(),
-                    "quantity": decimal_of(line.get("quantity")),
-                    "detailNotes": str(line.get("product_name") or ""),
-                }
-                for line in _lines(transfer)
-            ],
+            "detailItem": _sent_lines(transfer),
         }
     if transfer_in is None:
         return documents
@@ -410,20 +387,25 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
         "fromItemTransferNo": out_no,
         "description": f"Transfer iSeller {number}: {route} (diterima)",
         # Every sent unit leaves transit; a shortage is booked out by the difference document.
-        "detailItem": [
-            {
-                "itemNo": str(line["sku"]).strip(),
-                "quantity": decimal_of(line.get("quantity")),
-                "detailNotes": str(line.get("product_name") or ""),
-            }
-            for line in _lines(transfer)
-        ],
+        "detailItem": _sent_lines(transfer),
     }
     if shortages:
         documents.append(
             _difference(transfer, settings, target_map, shortages, transfer_in, diff_no, route, base)
         )
     return documents
+
+
+def _sent_lines(transfer: dict[str, Any]) -> list[dict[str, Any]]:
+    """Accurate item transfer lines of every unit sent (the transfer out's and the transfer in's)."""
+    return [
+        {
+            "itemNo": str(line["sku"]).strip(),
+            "quantity": decimal_of(line.get("quantity")),
+            "detailNotes": str(line.get("product_name") or ""),
+        }
+        for line in _lines(transfer)
+    ]
 
 
 def _difference(
@@ -454,12 +436,10 @@ def _difference(
             entry["unitCost"] = decimal_of(costs[sku])
         detail.append(entry)
     transfer_number = str(transfer.get("transfer_number") or transfer["transfer_id"])
-    return Document(
-        "transfer_difference",
+    return TRANSFER_DIFFERENCE.document(
         str(transfer["transfer_id"]),
         source_date=transfer_in.source_date,
-        target_module="item-adjustment",
-        target_number=number,
+        number=number,
         outlet_id=transfer_in.outlet_id,
         requires=[transfer_in.key],
         payload={
