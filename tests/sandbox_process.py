@@ -7,7 +7,6 @@ and the benchmarks: one way to start, wait for ``/_sandbox/health``, and stop (T
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -16,13 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from include.iseller_accurate import jsonutil
 from tests.pg import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +103,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
 
 def decimal_json(response: httpx.Response) -> Any:
     """A response body with every JSON number that has a fraction read as ``Decimal``."""
-    return json.loads(response.text, parse_float=Decimal)
+    return jsonutil.loads(response.text)
 
 
 @contextlib.contextmanager

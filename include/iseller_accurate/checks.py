@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from include.iseller_accurate.times import parse_iseller_datetime
+
 #: Largest amount Accurate stores (999 billion) and its decimal places.
 ACCURATE_MAX_AMOUNT = Decimal("999999999999")
 ACCURATE_PLACES = 6
@@ -283,28 +285,22 @@ def to_decimal(value: Any, field: str) -> Decimal:
 
 
 def read_time(value: Any, field: str) -> datetime | None:
-    """An iSeller time: ISO-8601, offset-less meaning UTC, as an aware UTC datetime."""
+    """An iSeller time: ISO-8601, offset-less meaning UTC, as an aware UTC datetime (parsed by
+    :func:`times.parse_iseller_datetime`); a value that is not one raises :class:`FieldProblem`."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        if len(value) > 64:
-            raise FieldProblem(field, f"{shown(value)} is not an ISO-8601 time")
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise FieldProblem(
-                field, f"{shown(value)} is not an ISO-8601 time such as 2026-12-31T10:00:00"
-            ) from None
-    else:
+    if isinstance(value, str) and len(value) > 64:
+        raise FieldProblem(field, f"{shown(value)} is not an ISO-8601 time")
+    if not isinstance(value, str | datetime):
         raise FieldProblem(field, f"{kind_of(value)} where a time is expected ({shown(value)})")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     try:
-        parsed = parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
+        parsed = parse_iseller_datetime(value)
+    except OverflowError:
         raise FieldProblem(field, f"{shown(value)} is out of range (2000 to 2099)") from None
+    except ValueError:
+        raise FieldProblem(
+            field, f"{shown(value)} is not an ISO-8601 time such as 2026-12-31T10:00:00"
+        ) from None
     if not EARLIEST <= parsed < LATEST:
         raise FieldProblem(field, f"{shown(value)} is out of range (2000 to 2099)")
     return parsed

@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from include.iseller_accurate.utc import as_utc
+from include.iseller_accurate.times import as_utc
 
 #: ISO-8601 date and time, offset optional (offset-less means UTC): ``2026-11-16T03:00:00+07:00``.
 DATE_TIME_PATTERN = (
@@ -71,7 +71,7 @@ def window_params(what: str = "source documents") -> dict[str, Param]:
 
 def _parse_time(key: str, value: Any) -> datetime:
     try:
-        return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        return as_utc(str(value))
     except ValueError:
         raise TriggerConfError(
             f"conf.{key}: {str(value)[:60]!r} is not a date and time as ISO-8601"

@@ -25,7 +25,7 @@ from include.iseller_accurate.checks import FieldProblem, Reader, storable
 from include.iseller_accurate.ledger import Document, Ledger, RunRef
 from include.iseller_accurate.settings import SyncSettings
 from include.iseller_accurate.status import FAILED
-from include.iseller_accurate.utc import as_utc, run_time
+from include.iseller_accurate.times import as_utc, run_time
 
 log = logging.getLogger(__name__)
 

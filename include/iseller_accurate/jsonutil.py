@@ -57,6 +57,11 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
+def to_jsonable(value: Any) -> Any:
+    """A plain JSON-able copy of ``value`` (a source record): Decimal kept, datetimes as ISO text."""
+    return json.loads(dumps(value), parse_float=Decimal)
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON with every non-integer number as Decimal.
 

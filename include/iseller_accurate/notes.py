@@ -28,6 +28,8 @@ from urllib.parse import quote
 
 import httpx
 
+from include.iseller_accurate.kinds import label_of
+
 log = logging.getLogger(__name__)
 
 AIRFLOW_API_CONN_ID = "airflow_api"
@@ -97,31 +99,44 @@ def shorten(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def run_outcome(conn: Any, dag_id: str, run_id: str) -> RunOutcome | None:
-    """The run's documents (or, for the webhook DAG, its events) as the ledger has them; None if none."""
-    rows = conn.execute(
-        "SELECT d.status, d.data_type, coalesce(d.target_number, d.source_number, d.source_id) AS number,"
+#: Where a run's outcome is read: its documents, else (the webhook DAG) its events. Each query gives
+#: status, code (data or event type), number and reason; the label names one row in a note.
+_OUTCOME_SOURCES: tuple[tuple[str, str, Callable[[str], str]], ...] = (
+    (
+        "documents",
+        "SELECT d.status, d.data_type AS code,"
+        " coalesce(d.target_number, d.source_number, d.source_id) AS number,"
         " coalesce(d.reason, '') AS reason"
         " FROM sync.documents d JOIN sync.run_documents r ON r.document_id = d.id"
         " WHERE r.dag_id = %s AND r.run_id = %s"
         " ORDER BY (d.status = 'failed') DESC, d.source_date, d.id",
-        (dag_id, run_id),
-    ).fetchall()
-    if rows:
-        return _outcome(rows, "documents", lambda r: f"{r['data_type'].replace('_', ' ')} {r['number']}")
-    rows = conn.execute(
-        "SELECT e.status, e.event_type, coalesce(e.accurate_number, e.uuid) AS number,"
+        label_of,
+    ),
+    (
+        "webhook_events",
+        "SELECT e.status, e.event_type AS code, coalesce(e.accurate_number, e.uuid) AS number,"
         " coalesce(e.reason, '') AS reason FROM sync.webhook_events e"
         " WHERE e.dag_id = %s AND e.run_id = %s ORDER BY e.received_at, e.id",
-        (dag_id, run_id),
-    ).fetchall()
-    if rows:
-        return _outcome(rows, "webhook_events", lambda r: f"{r['event_type'].lower()} {r['number']}")
+        str.lower,
+    ),
+)
+
+
+def run_outcome(conn: Any, dag_id: str, run_id: str) -> RunOutcome | None:
+    """The run's documents (or, for the webhook DAG, its events) as the ledger has them; None if none."""
+    for kind, query, label in _OUTCOME_SOURCES:
+        rows = conn.execute(query, (dag_id, run_id)).fetchall()
+        if rows:
+            return _outcome(rows, kind, label)
     return None
 
 
-def _outcome(rows: list[dict[str, Any]], kind: str, label: Callable[[dict[str, Any]], str]) -> RunOutcome:
-    problems = [(r["status"], label(r), r["reason"]) for r in rows if r["status"] in ("failed", "blocked")]
+def _outcome(rows: list[dict[str, Any]], kind: str, label: Callable[[str], str]) -> RunOutcome:
+    problems = [
+        (r["status"], f"{label(r['code'])} {r['number']}", r["reason"])
+        for r in rows
+        if r["status"] in ("failed", "blocked")
+    ]
     unfinished = sum(1 for r in rows if r["status"] in ("pending", "posting", "processing"))
     return RunOutcome(total=len(rows), problems=problems, unfinished=unfinished, kind=kind)
 

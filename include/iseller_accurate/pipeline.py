@@ -40,6 +40,7 @@ from include.iseller_accurate.extract import (  # noqa: F401 - the pipeline's pu
     refresh_documents,
     run_window,
 )
+from include.iseller_accurate.kinds import number_field
 from include.iseller_accurate.ledger import Ledger, LedgerRow, RunRef
 from include.iseller_accurate.status import (
     ATTENTION,
@@ -57,8 +58,6 @@ log = logging.getLogger(__name__)
 
 BULK_SIZE = 100
 MAX_IN_FLIGHT = 8
-#: Accurate modules keyed by something other than ``number``.
-NUMBER_FIELD = {"customer": "customerNo", "item": "no", "vendor": "vendorNo"}
 
 
 class SyncFailed(Exception):
@@ -282,7 +281,7 @@ class Loader:
             by_module[row.target_module].append(row)
         for module, module_rows in by_module.items():
             numbers = [row.target_number for row in module_rows if row.target_number]
-            field_name = NUMBER_FIELD.get(module, "number")
+            field_name = number_field(module)
             for i in range(0, len(numbers), BULK_SIZE):
                 chunk = numbers[i : i + BULK_SIZE]
                 found.update(self.accurate.find_by_numbers(module, chunk, field=field_name))
@@ -348,7 +347,7 @@ class Loader:
         lookup = row.lookup or {}
         if not lookup.get("field"):
             return None
-        field_name = NUMBER_FIELD.get(row.target_module, "number")
+        field_name = number_field(row.target_module)
         for record in self.accurate.list(
             row.target_module,
             fields=["id", field_name, lookup["field"]],
@@ -458,7 +457,7 @@ def _fill_refs(row: LedgerRow, prereqs: list[LedgerRow]) -> None:
 
 
 def _number_of(row: LedgerRow, record: dict[str, Any]) -> str | None:
-    field_name = NUMBER_FIELD.get(row.target_module, "number")
+    field_name = number_field(row.target_module)
     value = record.get(field_name) or record.get("number")
     return str(value) if value else row.target_number
 

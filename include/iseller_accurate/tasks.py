@@ -35,7 +35,7 @@ from include.iseller_accurate.pipeline import (
     run_window,
 )
 from include.iseller_accurate.settings import SyncSettings, require_settings
-from include.iseller_accurate.utc import as_utc, run_time
+from include.iseller_accurate.times import as_utc, run_time
 
 log = logging.getLogger(__name__)
 

@@ -470,7 +470,7 @@ def test_paging_that_never_moves_on_is_an_error_not_a_loop(rsps: responses.Reque
 def test_time_zone_hours_of_the_shop() -> None:
     from zoneinfo import ZoneInfo
 
-    from include.iseller_accurate.clients.timeutil import time_zone_hours
+    from include.iseller_accurate.times import time_zone_hours
 
     moment = datetime(2026, 11, 16, tzinfo=UTC)
     assert time_zone_hours(ZoneInfo("Asia/Jakarta"), moment) == 7

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from include.iseller_accurate.clients import IsellerHook
-from include.iseller_accurate.clients.timeutil import parse_iseller_datetime
+from include.iseller_accurate.times import parse_iseller_datetime
 from tests.sandbox_process import run_sandbox
 
 pytestmark = pytest.mark.sandbox

@@ -17,7 +17,7 @@ from airflow.sdk.execution_time.task_runner import coerce_datetime
 from include.iseller_accurate.pipeline import run_window
 from include.iseller_accurate.purchases.maintenance import history_window
 from include.iseller_accurate.streams.sales import SalesStream
-from include.iseller_accurate.utc import as_utc, run_time
+from include.iseller_accurate.times import as_utc, run_time
 
 SCHEDULED = datetime(2026, 11, 26, 2, 45, tzinfo=UTC)
 

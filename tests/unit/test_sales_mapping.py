@@ -9,7 +9,8 @@ import pytest
 
 from include.iseller_accurate.pipeline import MapContext
 from include.iseller_accurate.settings import parse_settings
-from include.iseller_accurate.streams.sales import SalesStream, accurate_date, parse_time
+from include.iseller_accurate.streams.common import accurate_date, parse_time
+from include.iseller_accurate.streams.sales import SalesStream
 
 OUTLET = "0f1c2d3e-0000-4000-8000-000000000001"
 SETTINGS = parse_settings(

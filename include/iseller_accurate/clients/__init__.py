@@ -35,7 +35,7 @@ from include.iseller_accurate.clients.iseller import (
     clear_token_cache,
 )
 from include.iseller_accurate.clients.ratelimit import LocalRateLimiter, PostgresRateLimiter, RateLimiter
-from include.iseller_accurate.clients.timeutil import (
+from include.iseller_accurate.times import (
     ACCURATE_TZ,
     format_accurate_date,
     format_accurate_datetime,

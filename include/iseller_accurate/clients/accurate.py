@@ -46,7 +46,7 @@ from include.iseller_accurate.clients.accurate_answers import (
     reason_of,
 )
 from include.iseller_accurate.clients.errors import AccurateBusinessError, ApiError, OutcomeUnknownError
-from include.iseller_accurate.clients.timeutil import format_accurate_date, format_accurate_datetime
+from include.iseller_accurate.times import format_accurate_date, format_accurate_datetime
 
 __all__ = [
     "DISCOVERY_TTL",

@@ -68,7 +68,7 @@ from include.iseller_accurate.clients.iseller_reads import (
     IsellerReads,
 )
 from include.iseller_accurate.clients.ratelimit import RateLimiter
-from include.iseller_accurate.clients.timeutil import ACCURATE_TZ
+from include.iseller_accurate.times import ACCURATE_TZ
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from include.iseller_accurate.clients.errors import ApiError, IsellerBusinessError
-from include.iseller_accurate.clients.timeutil import (
+from include.iseller_accurate.times import (
     format_iseller_datetime,
     format_iseller_local,
     hours_delta,

@@ -53,7 +53,7 @@ def parse_event_timestamp(value: Any) -> datetime | None:
     Both forms appear in Accurate's material; ISO-8601 is accepted too. None when unreadable (the
     event is still stored; ordering then falls back to the time it was received).
     """
-    from include.iseller_accurate.clients.timeutil import parse_accurate_datetime
+    from include.iseller_accurate.times import parse_accurate_datetime
 
     if value is None or isinstance(value, bool):
         return None

@@ -20,6 +20,8 @@ Modules: :mod:`.sales` (the comparison), :mod:`.stock` (stock per outlet and war
 
 from __future__ import annotations
 
+from include.iseller_accurate.kinds import SALES_INVOICE, SALES_RECEIPT, SALES_RETURN
+
 CLASSES: dict[str, str] = {
     "not_synced": "Not synced yet",
     "missing_in_accurate": "Missing in Accurate",
@@ -29,10 +31,6 @@ CLASSES: dict[str, str] = {
 }
 
 #: The sales data types compared (customers are master data, not part of a day's books).
-SALES_TYPES = ("sales_invoice", "sales_receipt", "sales_return")
-MODULE_OF = {
-    "sales_invoice": "sales-invoice",
-    "sales_receipt": "sales-receipt",
-    "sales_return": "sales-return",
-}
+SALES_TYPES = (SALES_INVOICE.data_type, SALES_RECEIPT.data_type, SALES_RETURN.data_type)
+MODULE_OF = {kind.data_type: kind.module for kind in (SALES_INVOICE, SALES_RECEIPT, SALES_RETURN)}
 TYPE_OF = {module: data_type for data_type, module in MODULE_OF.items()}

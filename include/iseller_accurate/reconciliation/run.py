@@ -36,7 +36,8 @@ from include.iseller_accurate.reconciliation.stock import (
     tracked_quantities,
 )
 from include.iseller_accurate.settings import SyncSettings
-from include.iseller_accurate.streams.sales import SalesStream, parse_time
+from include.iseller_accurate.streams.common import parse_time
+from include.iseller_accurate.streams.sales import SalesStream
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def reconcile_sales(
         day_set = set(days)
         # iSeller: every order and refund of the range (all outlets at once), mapped as the sync maps them.
         stream = SalesStream()
-        records = stream._collect(iseller.get_orders_pages(created_after=start, created_before=end))
+        records = stream.group_orders(iseller.get_orders_pages(created_after=start, created_before=end))
         mapped = stream.map(records, MapContext(settings, ledger.synced_numbers))
         iseller_by_day = _iseller_by_day(records, outlets, day_set, settings)
         # Ledger: the range's rows (widened by a day each side: a document's date may differ from its

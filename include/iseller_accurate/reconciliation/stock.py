@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from include.iseller_accurate.kinds import label_of
 from include.iseller_accurate.reconciliation.sales import ZERO, LedgerInfo, to_decimal
 
 #: Sign of a not-yet-posted document's lines on (Accurate - iSeller): a sale iSeller has counted
@@ -121,7 +122,7 @@ def pending_effects(
         if sign is None or not row.outlet_id:
             continue
         number = row.target_number or row.source_number or row.source_id
-        label = f"{row.data_type.replace('_', ' ')} {number} ({row.status})"
+        label = f"{label_of(row.data_type)} {number} ({row.status})"
         for sku, quantity in lines:
             effects[row.outlet_id][sku].append((sign * quantity, label))
     return effects

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from include.iseller_accurate.kinds import number_field
 from include.iseller_accurate.ledger import Ledger, LedgerRow, RunRef
 from include.iseller_accurate.reconciliation.sales import DayResult, LedgerInfo
 from include.iseller_accurate.reconciliation.stock import StockResult
@@ -269,8 +270,6 @@ def repost(ledger: Ledger, accurate: Any, difference_ids: Sequence[int], run: Ru
     :class:`~include.iseller_accurate.pipeline.Loader` for ``run``, which looks each number up once
     more before posting it under that same number.
     """
-    from include.iseller_accurate.pipeline import NUMBER_FIELD
-
     diffs = differences_by_id(ledger.conn, difference_ids)
     outcome: dict[str, Any] = {"reopened": [], "refused": []}
     found_ids = {d["id"] for d in diffs}
@@ -304,7 +303,7 @@ def repost(ledger: Ledger, accurate: Any, difference_ids: Sequence[int], run: Ru
     gone: list[int] = []
     for module, module_rows in by_module.items():
         numbers = [row.target_number for row in module_rows if row.target_number]
-        present = accurate.find_by_numbers(module, numbers, field=NUMBER_FIELD.get(module, "number"))
+        present = accurate.find_by_numbers(module, numbers, field=number_field(module))
         for row in module_rows:
             if row.target_number in present:
                 outcome["refused"].append(

@@ -24,7 +24,7 @@ from include.iseller_accurate.pipeline import failure_message
 from include.iseller_accurate.reconciliation import run as recon
 from include.iseller_accurate.settings import SyncSettings, require_settings
 from include.iseller_accurate.tasks import ACCURATE_POOL, accurate_client, iseller_client, run_ref
-from include.iseller_accurate.utc import run_time
+from include.iseller_accurate.times import run_time
 
 log = logging.getLogger(__name__)
 

@@ -29,27 +29,19 @@ whichever sync stores or posts the last of them: nothing has to be re-ordered by
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, storable
-from include.iseller_accurate.ledger import Document, to_jsonable
+from include.iseller_accurate.checks import FieldProblem, Reader, storable
+from include.iseller_accurate.jsonutil import to_jsonable
+from include.iseller_accurate.kinds import STOCK_MOVING_SALES_TYPES, STOCK_OPNAME, TRANSFER_TYPES, label_of
+from include.iseller_accurate.ledger import DONE, Document
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
-from include.iseller_accurate.streams.sales import SalesStream, accurate_date, parse_time
-from include.iseller_accurate.streams.transfers import (
-    SETTINGS_PATH,
-    TRANSFER_TYPES,
-    UNIT_COST_FIELD,
-    TransfersStream,
-    decimal_of,
-    outlet_label,
-    unit_costs,
-    unmapped_reason,
-)
+from include.iseller_accurate.streams import common
+from include.iseller_accurate.streams.sales import SalesStream
+from include.iseller_accurate.streams.transfers import TransfersStream
 
-#: Sales documents that move stock at their outlet.
-SALES_TYPES = ("sales_invoice", "sales_return")
 #: Looking back this far (before the sales/transfer window) catches orders closed after they were opened.
 ORDER_SLACK = timedelta(days=1)
 SECOND = timedelta(seconds=1)
@@ -61,14 +53,7 @@ OPNAME_DAG = "iseller_stock_opname_to_accurate"
 def take_time(take: dict[str, Any]) -> datetime:
     """When a stock take was counted (UTC); an unreadable date is passed over here (mapping fails
     the stock take, naming it)."""
-    for name in ("stock_take_date", "created_date", "modified_date"):
-        try:
-            moment = parse_time(take.get(name)) if isinstance(take, dict) else None
-        except ValueError:
-            continue
-        if moment is not None:
-            return moment
-    return datetime.now(UTC)
+    return common.first_time(take, ("stock_take_date", "created_date", "modified_date"))
 
 
 def _order_key(take: dict[str, Any]) -> tuple[datetime, str]:
@@ -78,7 +63,7 @@ def _order_key(take: dict[str, Any]) -> tuple[datetime, str]:
 
 def opname_number(take: dict[str, Any]) -> str:
     """The Accurate number of a stock take's adjustment: ``SO/<stock take number>``."""
-    return f"SO/{str(take.get('stock_take_number') or take['stock_take_id']).strip()}"
+    return STOCK_OPNAME.number(str(take.get("stock_take_number") or take["stock_take_id"]).strip())
 
 
 def _lines(take: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,7 +74,7 @@ def has_differences(take: dict[str, Any]) -> bool:
     """Whether any line's count differs from the system quantity (else there is nothing to post)."""
     try:
         return any(
-            decimal_of(line.get("counted_quantity")) != decimal_of(line.get("system_quantity"))
+            common.decimal_of(line.get("counted_quantity")) != common.decimal_of(line.get("system_quantity"))
             for line in _lines(take)
         )
     except (ValueError, AttributeError, TypeError):
@@ -104,7 +89,7 @@ class StockOpnameStream(Stream):
     """iSeller stock takes counted in the run's window, each after the outlet's earlier movements."""
 
     name = "stock_opname"
-    data_types = ("stock_opname",)
+    data_types = (STOCK_OPNAME.data_type,)
     key_field = "stock_take_id"
     record_name = "stock take"
 
@@ -113,7 +98,7 @@ class StockOpnameStream(Stream):
         return isinstance(record, dict) and not _completed(record)
 
     def unreadable_type(self, record: Any) -> tuple[str, str, str]:
-        return "stock_opname", "item-adjustment", ""
+        return STOCK_OPNAME.data_type, STOCK_OPNAME.module, ""
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
@@ -130,11 +115,11 @@ class StockOpnameStream(Stream):
             if _completed(t)
         ]
         if ctx.ledger is not None and takes:
-            known = ctx.ledger.known([("stock_opname", str(t["stock_take_id"])) for t in takes])
+            known = ctx.ledger.known([STOCK_OPNAME.key(str(t["stock_take_id"])) for t in takes])
             takes = [
                 t
                 for t in takes
-                if known.get(("stock_opname", str(t["stock_take_id"]))) not in ("synced", "skipped")
+                if known.get(STOCK_OPNAME.key(str(t["stock_take_id"]))) not in DONE
             ]
         return self.prepare(ctx, takes)
 
@@ -164,10 +149,7 @@ class StockOpnameStream(Stream):
                 queue.append(previous)
             take["_after"] = self._earlier_movements(ctx, take, previous)
             prepared.append(take)
-        costs = unit_costs(ctx.iseller, (str(line.get("sku") or "") for t in prepared for line in _lines(t)))
-        for take in prepared:
-            skus = {str(line.get("sku") or "") for line in _lines(take)}
-            take["_unit_costs"] = {sku: cost for sku, cost in costs.items() if sku in skus}
+        common.attach_unit_costs(ctx.iseller, prepared, _lines)
         return sorted(prepared, key=take_time)
 
     def _previous(
@@ -189,10 +171,10 @@ class StockOpnameStream(Stream):
         if not earlier:
             return None
         latest = max(earlier, key=_order_key)
-        key = ("stock_opname", str(latest["stock_take_id"]))
+        key = STOCK_OPNAME.key(str(latest["stock_take_id"]))
         if str(latest["stock_take_id"]) in batch or (ctx.ledger is not None and ctx.ledger.known([key])):
             return latest
-        families = ("stock_opname", *SALES_TYPES, *TRANSFER_TYPES)
+        families = (STOCK_OPNAME.data_type, *STOCK_MOVING_SALES_TYPES, *TRANSFER_TYPES)
         start = ctx.ledger.history_start(outlet_id, families) if ctx.ledger is not None else None
         if take_time(latest) >= (start or counted_at - self.initial_lookback):
             return latest
@@ -210,7 +192,7 @@ class StockOpnameStream(Stream):
         if previous is not None:
             after.append(
                 {
-                    "data_type": "stock_opname",
+                    "data_type": STOCK_OPNAME.data_type,
                     "source_id": str(previous["stock_take_id"]),
                     "label": f"stock opname {opname_number(previous)} (the previous stock take of this"
                     f" outlet), which the stock opname sync ({OPNAME_DAG}) has not read from iSeller yet",
@@ -219,16 +201,16 @@ class StockOpnameStream(Stream):
         map_ctx = MapContext(ctx.settings)
 
         sales_start = self._start(
-            ctx, outlet_id, SALES_TYPES, counted_at, since, SalesStream.initial_lookback
+            ctx, outlet_id, STOCK_MOVING_SALES_TYPES, counted_at, since, SalesStream.initial_lookback
         )
         pages = ctx.iseller.get_orders_pages(
             created_after=sales_start - ORDER_SLACK, created_before=counted_at + SECOND, outlet_id=outlet_id
         )
-        orders = SalesStream._collect(pages)  # the sales stream's own grouping of orders and refunds
-        sales = SalesStream().map(orders, map_ctx)
+        sales_stream = SalesStream()
+        sales = sales_stream.map(sales_stream.group_orders(pages), map_ctx)
         after.extend(
             _requirement(doc, f"the sales sync ({SALES_DAG})")
-            for doc in _moving(sales, SALES_TYPES, outlet_id, sales_start, counted_at)
+            for doc in _moving(sales, STOCK_MOVING_SALES_TYPES, outlet_id, sales_start, counted_at)
         )
 
         transfer_start = self._start(
@@ -265,14 +247,7 @@ class StockOpnameStream(Stream):
     # -- map -----------------------------------------------------------------------------------
     def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
         """One item adjustment per completed stock take (see the module docstring)."""
-        documents = []
-        readable = []
-        for take in records:
-            if not isinstance(take, dict) or self.record_key(take).startswith("unreadable:"):
-                problem = "it is not an iSeller stock take with a stock_take_id"
-                documents.append(self.unreadable(take, problem))
-            else:
-                readable.append(take)
+        readable, documents = common.readable_records(self, records)
         documents += [
             map_stock_take(take, ctx.settings) for take in sorted(readable, key=take_time) if _completed(take)
         ]
@@ -295,7 +270,7 @@ def _moving(
 
 
 def _requirement(doc: Document, reader: str) -> dict[str, str]:
-    name = f"{doc.data_type.replace('_', ' ')} {doc.target_number or doc.source_id}"
+    name = f"{label_of(doc.data_type)} {doc.target_number or doc.source_id}"
     if doc.source_number and doc.source_number not in name:
         kind = "order" if doc.data_type.startswith("sales") else "transfer"
         name += f" ({kind} {doc.source_number})"
@@ -319,17 +294,9 @@ def map_stock_take(raw: dict[str, Any], settings: Any) -> Document:
     return doc
 
 
-def _source_of(take: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in take.items() if not k.startswith("_")}
-
-
 def _safe_number(raw: dict[str, Any]) -> str:
-    reader = Reader("")
     for name in ("stock_take_number", "stock_take_id"):
-        try:
-            number = reader.text(raw.get(name), name, identifier=True)
-        except FieldProblem:
-            continue
+        number = common.safe_identifier(raw, name)
         if number:
             return number
     return StockOpnameStream().record_key(raw)
@@ -349,21 +316,12 @@ def _read_take(raw: dict[str, Any], settings: Any, reader: Reader) -> dict[str, 
         if name in raw:
             take[name] = reader.moment(raw.get(name), name)
     key = "lines" if raw.get("lines") else "products"
-    lines = raw.get(key) or []
-    if not isinstance(lines, list):
-        raise reader.fail(key, f"{kind_of(lines)} where a list of lines is expected")
     costs = raw.get("_unit_costs") or {}
     clean_costs: dict[str, Decimal] = {}
     clean_lines = []
     total = Decimal(0)
-    for position, line in enumerate(lines, start=1):
-        reader.at(f"line {position}")
-        if not isinstance(line, dict):
-            raise reader.fail(key, f"{kind_of(line)} where a line is expected")
-        clean = dict(line)
-        clean["sku"] = reader.text(line.get("sku"), "sku", identifier=True)
-        clean["product_name"] = reader.text(line.get("product_name"), "product_name")
-        clean["product_id"] = reader.text(line.get("product_id"), "product_id")
+    for position, line in enumerate(common.line_list(reader, raw.get(key), key), start=1):
+        clean = common.read_line(reader, line, position, key, ("product_name", "product_id"))
         quantities = {}
         for name in ("counted_quantity", "system_quantity"):
             quantities[name] = clean[name] = reader.number(
@@ -377,9 +335,9 @@ def _read_take(raw: dict[str, Any], settings: Any, reader: Reader) -> dict[str, 
         if difference:
             reader.quantity(difference, "counted_quantity", limits)
         if clean["sku"] in costs:
-            cost = clean_costs[clean["sku"]] = reader.number(costs[clean["sku"]], UNIT_COST_FIELD)
+            cost = clean_costs[clean["sku"]] = reader.number(costs[clean["sku"]], common.UNIT_COST_FIELD)
             what = f"difference {difference} x unit cost {cost} ="
-            reader.amount_limit(difference * cost, UNIT_COST_FIELD, limits, "max_line_amount", what)
+            reader.amount_limit(difference * cost, common.UNIT_COST_FIELD, limits, "max_line_amount", what)
             total += difference * cost
         clean_lines.append(clean)
     take[key] = clean_lines
@@ -396,17 +354,14 @@ def _failed_take(raw: dict[str, Any], reason: str) -> Document:
     when = take_time(raw)
     outlet = raw.get("outlet_id")
     requirements = raw.get("_after") or []
-    return Document(
-        "stock_opname",
+    return STOCK_OPNAME.document(
         take_id,
         source_key=take_id,
         source_number=number,
         outlet_id=outlet if isinstance(outlet, str) else None,
         source_date=when,
-        target_module="item-adjustment",
-        target_number=f"SO/{number}",
-        payload=None,
-        source={k: v for k, v in raw.items() if not str(k).startswith("_")},
+        number=STOCK_OPNAME.number(number),
+        source=common.source_fields(raw),
         after=[(r["data_type"], r["source_id"]) for r in requirements],
         waiting_notes={(r["data_type"], r["source_id"]): r["label"] for r in requirements},
         status="failed",
@@ -423,30 +378,28 @@ def _map_take(take: dict[str, Any], settings: Any) -> Document:
     mapping = settings.outlet(outlet_id)
     counted_at = take_time(take)
     requirements = take.get("_after") or []
-    doc = Document(
-        "stock_opname",
+    doc = STOCK_OPNAME.document(
         take_id,
         source_key=take_id,
         source_number=take_number,
         outlet_id=outlet_id,
         source_date=counted_at,
-        target_module="item-adjustment",
-        target_number=number,
-        payload=None,
-        source=to_jsonable(storable(_source_of(take), "source", strict=False)[0]),
+        number=number,
+        source=to_jsonable(storable(common.source_fields(take), "source", strict=False)[0]),
         after=[(r["data_type"], r["source_id"]) for r in requirements],
         waiting_notes={(r["data_type"], r["source_id"]): r["label"] for r in requirements},
     )
     label = f"stock take {take_number}"
     if mapping is None:
-        doc.status, doc.reason = "failed", f"{label}: {unmapped_reason(outlet_id, take.get('outlet_code'))}"
+        doc.status = "failed"
+        doc.reason = f"{label}: {common.unmapped_reason(outlet_id, take.get('outlet_code'))}"
         return doc
     if not mapping.adjustment_account:
         doc.status = "failed"
         doc.reason = (
-            f"{label}: outlet {outlet_label(outlet_id, take.get('outlet_code'), mapping)} has no"
+            f"{label}: outlet {common.outlet_label(outlet_id, take.get('outlet_code'), mapping)} has no"
             f" adjustment_account (the Accurate account of stock differences); add it under"
-            f" {SETTINGS_PATH}.{outlet_id} in the settings Variable, then refresh"
+            f" {common.SETTINGS_PATH}.{outlet_id} in the settings Variable, then refresh"
         )
         return doc
     costs = take.get("_unit_costs") or {}
@@ -455,13 +408,11 @@ def _map_take(take: dict[str, Any], settings: Any) -> Document:
     for position, line in enumerate(_lines(take), start=1):
         name = line.get("product_name") or line.get("product_id")
         sku = str(line.get("sku") or "").strip()
-        counted, system = decimal_of(line.get("counted_quantity")), decimal_of(line.get("system_quantity"))
+        counted = common.decimal_of(line.get("counted_quantity"))
+        system = common.decimal_of(line.get("system_quantity"))
         if not sku:
             doc.status = "failed"
-            doc.reason = (
-                f"{label}: line {position} ({name}) has no SKU in iSeller; set the product's SKU in iSeller"
-                " to its Accurate item number, then refresh"
-            )
+            doc.reason = f"{label}: {common.no_sku_reason(position, name)}"
             return doc
         if sku in seen:
             doc.status = "failed"
@@ -485,7 +436,7 @@ def _map_take(take: dict[str, Any], settings: Any) -> Document:
             "detailNotes": f"hitung {counted}, sistem {system}",
         }
         if sku in costs:
-            entry["unitCost"] = decimal_of(costs[sku])
+            entry["unitCost"] = common.decimal_of(costs[sku])
         detail.append(entry)
     if not detail:
         doc.status = "skipped"
@@ -493,11 +444,11 @@ def _map_take(take: dict[str, Any], settings: Any) -> Document:
         return doc
     doc.payload = {
         "number": number,
-        "transDate": accurate_date(counted_at, settings),
+        "transDate": common.accurate_date(counted_at, settings),
         "branchName": mapping.branch,
         "adjustmentAccountNo": mapping.adjustment_account,
         "description": f"Stock opname iSeller {take_number}"
-        f" ({outlet_label(outlet_id, take.get('outlet_code'), mapping)})",
+        f" ({common.outlet_label(outlet_id, take.get('outlet_code'), mapping)})",
         "detailItem": detail,
     }
     return doc
@@ -506,7 +457,7 @@ def _map_take(take: dict[str, Any], settings: Any) -> Document:
 def adjustment_quantities(take: dict[str, Any]) -> dict[str, Decimal]:
     """Counted minus system quantity per SKU (the signed adjustment a stock take stands for)."""
     return {
-        str(line.get("sku") or ""): decimal_of(line.get("counted_quantity"))
-        - decimal_of(line.get("system_quantity"))
+        str(line.get("sku") or ""): common.decimal_of(line.get("counted_quantity"))
+        - common.decimal_of(line.get("system_quantity"))
         for line in _lines(take)
     }

@@ -26,69 +26,37 @@ Accurate warehouse move nothing in Accurate: their transfers are ``skipped`` wit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from include.iseller_accurate.checks import FieldProblem, Reader, kind_of, read_time, storable, to_decimal
-from include.iseller_accurate.ledger import DONE, Document, to_jsonable
+from include.iseller_accurate.checks import FieldProblem, Reader, storable
+from include.iseller_accurate.jsonutil import to_jsonable
+from include.iseller_accurate.kinds import TRANSFER_DIFFERENCE, TRANSFER_IN, TRANSFER_OUT, TRANSFER_TYPES
+from include.iseller_accurate.ledger import DONE, Document
 from include.iseller_accurate.pipeline import ExtractContext, MapContext, Stream
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
-from include.iseller_accurate.streams.sales import accurate_date, parse_time
+from include.iseller_accurate.streams.common import (
+    SETTINGS_PATH,
+    UNIT_COST_FIELD,
+    accurate_date,
+    attach_unit_costs,
+    decimal_of,
+    first_time,
+    line_list,
+    no_sku_reason,
+    outlet_label,
+    parse_time,
+    read_line,
+    readable_records,
+    safe_decimal,
+    safe_identifier,
+    source_fields,
+    unmapped_reason,
+)
 
 ZERO = Decimal(0)
-#: Ledger data types of this stream; all of them move stock at their ``outlet_id``.
-TRANSFER_TYPES = ("transfer_out", "transfer_in", "transfer_difference")
-SETTINGS_PATH = "iseller_accurate_settings.outlets"
-#: How a reason names a product's iSeller buying price used as an adjustment's unit cost.
-UNIT_COST_FIELD = "unit cost (the product's buying price in iSeller)"
-
-
-def decimal_of(value: Any) -> Decimal:
-    """A quantity or amount as Decimal (None and "" are 0); raises :class:`FieldProblem` (a
-    ValueError) for anything that is not a finite number. Mapping checks its fields first."""
-    return to_decimal(value, "amount")
-
-
-def _safe_decimal(value: Any) -> Decimal | None:
-    try:
-        return decimal_of(value)
-    except ValueError:
-        return None
-
-
-def unit_costs(iseller: Any, skus: Iterable[str]) -> dict[str, Any]:
-    """iSeller buying price of each SKU among ``skus`` that has one (for adjustment unit costs)."""
-    wanted = {sku for sku in skus if sku}
-    costs: dict[str, Any] = {}  # Decimal, or the unreadable value (the document fails naming it)
-    if not wanted:
-        return costs
-    for product in iseller.get_products():
-        if not isinstance(product, dict):
-            continue
-        sku = str(product.get("sku") or "").strip()
-        if sku not in wanted:
-            continue
-        cost = _safe_decimal(product.get("buying_price"))
-        if cost is None:
-            costs[sku] = product.get("buying_price")  # unreadable: the document fails, naming it
-        elif cost > 0:
-            costs[sku] = cost
-    return costs
-
-
-def outlet_label(outlet_id: str | None, code: str | None, mapping: OutletMapping | None) -> str:
-    """How an operator names an outlet: its name in the settings, else its iSeller code or id."""
-    return (mapping.name if mapping else None) or code or outlet_id or "unknown outlet"
-
-
-def unmapped_reason(outlet_id: str | None, code: str | None) -> str:
-    """The reason for an outlet that has no Accurate mapping in the settings."""
-    return (
-        f"outlet {code or outlet_id} ({outlet_id}) has no Accurate mapping; add its branch and warehouse"
-        f" under {SETTINGS_PATH}.{outlet_id} in the settings Variable, then refresh"
-    )
 
 
 class TransfersStream(Stream):
@@ -109,7 +77,8 @@ class TransfersStream(Stream):
     def unreadable_type(self, record: Any) -> tuple[str, str, str]:
         received = isinstance(record, dict) and str(record.get("status") or "").lower() == "received"
         # a received transfer's transfer out may be synced already: the failure must show on its in
-        return ("transfer_in" if received else "transfer_out"), "item-transfer", ""
+        kind = TRANSFER_IN if received else TRANSFER_OUT
+        return kind.data_type, kind.module, ""
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
@@ -144,25 +113,14 @@ class TransfersStream(Stream):
     def _with_costs(ctx: ExtractContext, transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Attach unit costs to partially received transfers (their difference is an adjustment)."""
         short = [t for t in transfers if _shortages(t)]
-        if not short:
-            return transfers
-        costs = unit_costs(ctx.iseller, (str(line.get("sku") or "") for t in short for line in _lines(t)))
-        for transfer in short:
-            skus = {str(line.get("sku") or "") for line in _lines(transfer)}
-            transfer["_unit_costs"] = {sku: cost for sku, cost in costs.items() if sku in skus}
+        if short:
+            attach_unit_costs(ctx.iseller, short, _lines)
         return transfers
 
     # -- map -----------------------------------------------------------------------------------
     def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
         """Transfer out, transfer in and difference documents (see the module docstring)."""
-        documents: list[Document] = []
-        readable = []
-        for transfer in records:
-            if not isinstance(transfer, dict) or self.record_key(transfer).startswith("unreadable:"):
-                problem = "it is not an iSeller transfer with a transfer_id"
-                documents.append(self.unreadable(transfer, problem))
-            else:
-                readable.append(transfer)
+        readable, documents = readable_records(self, records)
         ordered = sorted(readable, key=lambda t: (str(t.get("sent_date") or ""), str(t.get("transfer_id"))))
         for transfer in ordered:
             if str(transfer.get("type") or "outlet").lower() != "outlet":
@@ -174,8 +132,8 @@ class TransfersStream(Stream):
 def _document_types(transfer: dict[str, Any]) -> list[str]:
     """The ledger data types a transfer gives in its current state."""
     if str(transfer.get("status") or "").lower() != "received":
-        return ["transfer_out"]
-    return ["transfer_out", "transfer_in"] + (["transfer_difference"] if _shortages(transfer) else [])
+        return [TRANSFER_OUT.data_type]
+    return list(TRANSFER_TYPES if _shortages(transfer) else TRANSFER_TYPES[:2])
 
 
 def _lines(transfer: dict[str, Any]) -> list[dict[str, Any]]:
@@ -190,7 +148,7 @@ def _shortages(transfer: dict[str, Any]) -> dict[int, Decimal]:
     for position, line in enumerate(_lines(transfer), start=1):
         if not isinstance(line, dict) or line.get("received_quantity") is None:
             continue
-        sent, received = _safe_decimal(line.get("quantity")), _safe_decimal(line.get("received_quantity"))
+        sent, received = safe_decimal(line.get("quantity")), safe_decimal(line.get("received_quantity"))
         if sent is None or received is None:
             continue  # mapping fails the transfer, naming the field
         gap = sent - received
@@ -206,10 +164,7 @@ def _line_problem(transfer: dict[str, Any], *, receiving: bool) -> str | None:
     for position, line in enumerate(lines, start=1):
         name = line.get("product_name") or line.get("product_id")
         if not str(line.get("sku") or "").strip():
-            return (
-                f"line {position} ({name}) has no SKU in iSeller; set the product's SKU in iSeller to its"
-                " Accurate item number, then refresh"
-            )
+            return no_sku_reason(position, name)
         quantity = decimal_of(line.get("quantity"))
         if quantity <= 0:
             return f"line {position} ({name}) has quantity {quantity}; correct the transfer in iSeller"
@@ -229,7 +184,7 @@ def _line_problem(transfer: dict[str, Any], *, receiving: bool) -> str | None:
 def transfer_numbers(transfer: dict[str, Any]) -> tuple[str, str, str]:
     """The Accurate numbers of a transfer's out, in and difference documents."""
     number = str(transfer.get("transfer_number") or transfer["transfer_id"]).strip()
-    return f"TO/{number}", f"TI/{number}", f"TD/{number}"
+    return TRANSFER_OUT.number(number), TRANSFER_IN.number(number), TRANSFER_DIFFERENCE.number(number)
 
 
 def map_transfer(raw: dict[str, Any], settings: SyncSettings) -> list[Document]:
@@ -248,13 +203,8 @@ def map_transfer(raw: dict[str, Any], settings: SyncSettings) -> list[Document]:
 
 def _transfer_label(raw: dict[str, Any], settings: SyncSettings) -> str:
     """``transfer <number> (<from> to <to>)`` from whatever of it is readable."""
-    reader = Reader("")
-
     def safe(name: str) -> str:
-        try:
-            return reader.text(raw.get(name), name, identifier=True)
-        except FieldProblem:
-            return ""
+        return safe_identifier(raw, name)
 
     number = safe("transfer_number") or safe("transfer_id")
     source_id, target_id = safe("from_outlet_id"), safe("to_outlet_id")
@@ -278,20 +228,11 @@ def _read_transfer(raw: dict[str, Any], settings: SyncSettings, reader: Reader) 
         if name in raw:
             transfer[name] = reader.moment(raw.get(name), name)
     key = "products" if raw.get("products") else "lines"
-    lines = raw.get(key) or []
-    if not isinstance(lines, list):
-        raise reader.fail(key, f"{kind_of(lines)} where a list of lines is expected")
     clean_lines = []
     costs = raw.get("_unit_costs") or {}
     clean_costs: dict[str, Decimal] = {}
-    for position, line in enumerate(lines, start=1):
-        reader.at(f"line {position}")
-        if not isinstance(line, dict):
-            raise reader.fail(key, f"{kind_of(line)} where a line is expected")
-        clean = dict(line)
-        clean["sku"] = reader.text(line.get("sku"), "sku", identifier=True)
-        clean["product_name"] = reader.text(line.get("product_name"), "product_name")
-        clean["product_id"] = reader.text(line.get("product_id"), "product_id")
+    for position, line in enumerate(line_list(reader, raw.get(key), key), start=1):
+        clean = read_line(reader, line, position, key, ("product_name", "product_id"))
         clean["quantity"] = reader.quantity(line.get("quantity"), "quantity", limits)
         if line.get("received_quantity") is not None:
             clean["received_quantity"] = reader.number(
@@ -314,38 +255,20 @@ def _read_transfer(raw: dict[str, Any], settings: SyncSettings, reader: Reader) 
 
 def _failed_transfer(raw: dict[str, Any], reason: str) -> list[Document]:
     """The transfer out (and transfer in, once received) of a transfer that cannot be read."""
-    stream = TransfersStream()
-    transfer_id = stream.record_key(raw)
-    reader = Reader("")
-    try:
-        number = reader.text(raw.get("transfer_number"), "transfer_number", identifier=True) or transfer_id
-    except FieldProblem:
-        number = transfer_id
+    transfer_id = TransfersStream().record_key(raw)
+    number = safe_identifier(raw, "transfer_number") or transfer_id
     received = str(raw.get("status") or "").lower() == "received"
-    when = datetime.now(UTC)
-    for name in ("sent_date", "created_date", "modified_date"):
-        try:
-            moment = read_time(raw.get(name), name)
-        except FieldProblem:
-            continue
-        if moment is not None:
-            when = moment
-            break
-    source = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    when = first_time(raw, ("sent_date", "created_date", "modified_date"))
+    source = source_fields(raw)
     documents = []
-    for data_type, prefix in (("transfer_out", "TO"), ("transfer_in", "TI")):
-        if data_type == "transfer_in" and not received:
-            continue
+    for kind in (TRANSFER_OUT, TRANSFER_IN) if received else (TRANSFER_OUT,):
         documents.append(
-            Document(
-                data_type,
+            kind.document(
                 transfer_id,
+                kind.number(number),
                 source_key=transfer_id,
                 source_number=number,
                 source_date=when,
-                target_module="item-transfer",
-                target_number=f"{prefix}/{number}",
-                payload=None,
                 source=source,
                 status="failed",
                 reason=reason,
@@ -368,7 +291,7 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
     source_map, target_map = settings.outlet(source_id), settings.outlet(target_id)
     source_name = outlet_label(source_id, transfer.get("from_outlet_code"), source_map)
     target_name = outlet_label(target_id, transfer.get("to_outlet_code"), target_map)
-    fields = {k: v for k, v in transfer.items() if not k.startswith("_")}
+    fields = source_fields(transfer)
     record = to_jsonable(storable(fields, "source", strict=False)[0])
     label = f"transfer {number} ({source_name} to {target_name})"
     route = f"{source_name} ke {target_name}"
@@ -376,13 +299,10 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
 
     if status not in ("sent", "received"):
         return []  # not sent yet (draft) or not a stock movement
-    transfer_out = Document(
-        "transfer_out",
+    transfer_out = TRANSFER_OUT.document(
         transfer_id,
         source_date=sent,
-        target_module="item-transfer",
-        target_number=out_no,
-        payload=None,
+        number=out_no,
         outlet_id=source_id,
         **base,
     )
@@ -391,13 +311,10 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
     transfer_in = None
     if is_received:
         assert received is not None
-        transfer_in = Document(
-            "transfer_in",
+        transfer_in = TRANSFER_IN.document(
             transfer_id,
             source_date=received,
-            target_module="item-transfer",
-            target_number=in_no,
-            payload=None,
+            number=in_no,
             outlet_id=target_id,
             requires=[transfer_out.key],
             refs={"fromItemTransferNo": transfer_out.key},
@@ -437,14 +354,7 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
             "warehouseName": source_map.warehouse,
             "referenceWarehouseName": target_map.warehouse,
             "description": f"Transfer iSeller {number}: {route} (dikirim)",
-            "detailItem": [
-                {
-                    "itemNo": str(line["sku"]).strip(),
-                    "quantity": decimal_of(line.get("quantity")),
-                    "detailNotes": str(line.get("product_name") or ""),
-                }
-                for line in _lines(transfer)
-            ],
+            "detailItem": _sent_lines(transfer),
         }
     if transfer_in is None:
         return documents
@@ -477,20 +387,25 @@ def _map_transfer(transfer: dict[str, Any], settings: SyncSettings) -> list[Docu
         "fromItemTransferNo": out_no,
         "description": f"Transfer iSeller {number}: {route} (diterima)",
         # Every sent unit leaves transit; a shortage is booked out by the difference document.
-        "detailItem": [
-            {
-                "itemNo": str(line["sku"]).strip(),
-                "quantity": decimal_of(line.get("quantity")),
-                "detailNotes": str(line.get("product_name") or ""),
-            }
-            for line in _lines(transfer)
-        ],
+        "detailItem": _sent_lines(transfer),
     }
     if shortages:
         documents.append(
             _difference(transfer, settings, target_map, shortages, transfer_in, diff_no, route, base)
         )
     return documents
+
+
+def _sent_lines(transfer: dict[str, Any]) -> list[dict[str, Any]]:
+    """Accurate item transfer lines of every unit sent (the transfer out's and the transfer in's)."""
+    return [
+        {
+            "itemNo": str(line["sku"]).strip(),
+            "quantity": decimal_of(line.get("quantity")),
+            "detailNotes": str(line.get("product_name") or ""),
+        }
+        for line in _lines(transfer)
+    ]
 
 
 def _difference(
@@ -521,12 +436,10 @@ def _difference(
             entry["unitCost"] = decimal_of(costs[sku])
         detail.append(entry)
     transfer_number = str(transfer.get("transfer_number") or transfer["transfer_id"])
-    return Document(
-        "transfer_difference",
+    return TRANSFER_DIFFERENCE.document(
         str(transfer["transfer_id"]),
         source_date=transfer_in.source_date,
-        target_module="item-adjustment",
-        target_number=number,
+        number=number,
         outlet_id=transfer_in.outlet_id,
         requires=[transfer_in.key],
         payload={
