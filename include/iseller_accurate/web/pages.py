@@ -156,7 +156,7 @@ def present(row: dict[str, Any], spec: TableSpec, settings: SyncSettings) -> dic
     out["ti_url"] = task_instance_path(row)
     out["last_attempt_local"] = _local(row.get("last_attempt_at"), tz)
     if spec is DOCUMENTS:
-        out["type_label"] = shared.humanize(row["data_type"])
+        out["type_label"] = shared.type_label(row["data_type"])
         out["date_local"] = _local(row["source_date"], tz)
         out["outlet_name"] = shared.outlet_name(settings, row["outlet_id"]) if row.get("outlet_id") else ""
     else:
@@ -220,7 +220,7 @@ def _render_list(
         params=kept,
         statuses=[(s, _status_label(s)) for s in spec.statuses if s != "posting"],
         attention=ATTENTION,
-        types=[(t, shared.humanize(t)) for t in types],
+        types=[(t, shared.type_label(t)) for t in types],
         outlets=outlet_options,
         timezone=settings.timezone,
         problem=problem,

@@ -18,7 +18,9 @@ from fastapi import Request, status
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from include.iseller_accurate import status as st
 from include.iseller_accurate.airflow_internals import api_root_path, metastore_variable
+from include.iseller_accurate.kinds import label_of
 from include.iseller_accurate.ledger import connect, dsn_from_connection, migrate
 from include.iseller_accurate.settings import SETTINGS_VARIABLE, SyncSettings, parse_settings
 from include.iseller_accurate.web.listing import ATTENTION
@@ -85,17 +87,15 @@ def airflow_api_url(request: Request) -> str:
 
 # -- words -------------------------------------------------------------------------------------------------
 STATUS_LABELS = {
-    "failed": "Failed",
-    "blocked": "Blocked",
-    "pending": "Pending",
-    "posting": "Posting",
-    "synced": "Synced",
-    "skipped": "Skipped",
-    "processing": "Processing",
-    "done": "Done",
-    "ignored": "Ignored",
+    **{status: status.capitalize() for status in st.DOCUMENT_STATUSES + st.EVENT_STATUSES},
     ATTENTION: "Needs attention",
 }
+
+
+def type_label(data_type: str | None) -> str:
+    """A document kind as the pages name it: ``sales_invoice`` -> ``Sales invoice`` (from its kind)."""
+    text = label_of(data_type)
+    return text[:1].upper() + text[1:]
 
 
 def humanize(code: str | None) -> str:
