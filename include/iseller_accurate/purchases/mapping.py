@@ -47,30 +47,49 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from include.iseller_accurate.kinds import DocumentKind, register
 from include.iseller_accurate.purchases.store import PlannedTransfer, TransferRow
 from include.iseller_accurate.settings import SETTINGS_VARIABLE, SyncSettings
 
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True)
-class PurchaseKind:
-    """An Accurate purchase document type the sync moves to iSeller."""
+@dataclass(frozen=True, kw_only=True)
+class PurchaseKind(DocumentKind):
+    """An Accurate purchase document type the sync moves to iSeller (a :class:`DocumentKind` the other
+    way round: ``prefix`` is the code of its iSeller reference, ``ACC-<prefix>-<number>``)."""
 
+    #: Accurate's webhook event type (``RECEIVE_ITEM``).
     event_type: str
-    module: str
-    code: str
     #: +1: goods come in (transfer in); -1: goods go back to the supplier (transfer out).
     direction: int
-    label: str
+
+    @property
+    def code(self) -> str:
+        """The reference code: ``RI`` in ``ACC-RI-<number>``."""
+        return self.prefix or ""
 
 
-RECEIVE_ITEM = PurchaseKind("RECEIVE_ITEM", "receive-item", "RI", 1, "receive item")
-PURCHASE_INVOICE = PurchaseKind("PURCHASE_INVOICE", "purchase-invoice", "PI", 1, "purchase invoice")
-PURCHASE_RETURN = PurchaseKind("PURCHASE_RETURN", "purchase-return", "PRT", -1, "purchase return")
+def _purchase_kind(event_type: str, code: str, direction: int) -> PurchaseKind:
+    module = event_type.lower().replace("_", "-")
+    return PurchaseKind(
+        data_type=event_type.lower(),
+        module=module,
+        prefix=code,
+        number_field="number",
+        label=event_type.lower().replace("_", " "),
+        event_type=event_type,
+        direction=direction,
+    )
+
+
+RECEIVE_ITEM = _purchase_kind("RECEIVE_ITEM", "RI", 1)
+PURCHASE_INVOICE = _purchase_kind("PURCHASE_INVOICE", "PI", 1)
+PURCHASE_RETURN = _purchase_kind("PURCHASE_RETURN", "PRT", -1)
 KINDS: dict[str, PurchaseKind] = {k.event_type: k for k in (RECEIVE_ITEM, PURCHASE_INVOICE, PURCHASE_RETURN)}
 
-PURCHASE_ORDER = PurchaseKind("PURCHASE_ORDER", "purchase-order", "PO", 1, "purchase order")
+PURCHASE_ORDER = _purchase_kind("PURCHASE_ORDER", "PO", 1)
+register(RECEIVE_ITEM, PURCHASE_INVOICE, PURCHASE_RETURN, PURCHASE_ORDER)
 #: Status values of an Accurate purchase order that mean nothing more will arrive (assumed shapes).
 CLOSED_STATUSES = frozenset({"CLOSED", "CLOSE", "MANUAL_CLOSED", "DITUTUP"})
 
