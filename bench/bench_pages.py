@@ -12,6 +12,8 @@ HTTP stack, no database).
 
 Run: ``python bench/bench_pages.py [--rows 100000] [--repeats 20]`` from the repository root
 (default ``$BENCH_LEDGER_ROWS`` or 100,000; the goal of issue 13 is stated for 1,000,000 rows).
+``--explain-ms 50`` prints the plan (EXPLAIN ANALYZE, by PostgreSQL's auto_explain) of every
+statement slower than 50 ms: where a slow page spends its time.
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=env_int("BENCH_LEDGER_ROWS", 100_000))
     parser.add_argument("--repeats", type=int, default=env_int("BENCH_PAGE_REPEATS", 20))
+    parser.add_argument("--explain-ms", type=int, default=None, help="print plans of slower statements")
     args = parser.parse_args()
 
     from include.iseller_accurate.ledger import connect, migrate
@@ -161,6 +164,12 @@ def main() -> None:
         with connect(pg.dsn, autocommit=True) as conn:
             migrate(conn)
             fill(conn, args.rows)
+            if args.explain_ms is not None:
+                conn.execute("ALTER SYSTEM SET session_preload_libraries = 'auto_explain'")
+                conn.execute(f"ALTER SYSTEM SET auto_explain.log_min_duration = {int(args.explain_ms)}")
+                conn.execute("ALTER SYSTEM SET auto_explain.log_analyze = on")
+                conn.execute("ALTER SYSTEM SET auto_explain.log_buffers = on")
+                conn.execute("SELECT pg_reload_conf()")
         fill_s = time.perf_counter() - started
         print(f"ledger filled: {args.rows:,} documents and {args.rows:,} webhook events in {fill_s:.0f} s")
         headers = {"Authorization": "Bearer bench"}
@@ -220,6 +229,10 @@ def main() -> None:
                         note="" if args.rows >= 1_000_000 else "goal is for 1,000,000 rows",
                     )
                 )
+        if args.explain_ms is not None:
+            log = (pg.dir / "log").read_text(encoding="utf-8", errors="replace")
+            plans = log[log.find("duration:") :] if "duration:" in log else ""
+            print(f"\nstatements slower than {args.explain_ms} ms (auto_explain):\n{plans[-20000:]}")
     finally:
         pg.stop()
     emit(

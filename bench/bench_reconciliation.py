@@ -157,7 +157,7 @@ def accurate_requests(base_url: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=env_int("BENCH_RECON_DAYS", 30))
-    parser.add_argument("--outlets", type=int, default=10)
+    parser.add_argument("--outlets", type=int, default=env_int("BENCH_RECON_OUTLETS", 10))
     parser.add_argument("--orders", type=int, default=20, help="orders per outlet and day")
     args = parser.parse_args()
 

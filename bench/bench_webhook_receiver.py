@@ -350,9 +350,16 @@ def start_standalone(server_pg: Any) -> tuple[Any, int]:
             ),
         }
         port = free_port()
+        # BENCH_PROFILE=1: a cProfile of the standalone receiver in /tmp/bench-webhook-receiver.prof
+        profile = (
+            ["-m", "cProfile", "-o", "/tmp/bench-webhook-receiver.prof"]
+            if os.environ.get("BENCH_PROFILE")
+            else []
+        )
         process = subprocess.Popen(
             [
                 sys.executable,
+                *profile,
                 "-m",
                 "uvicorn",
                 "--factory",

@@ -10,7 +10,8 @@ Sizes are environment variables (defaults fit a few minutes on a 2-core machine)
     BENCH_ORDERS [2000]          big day: orders through the sales pipeline (goal sizes 10000, 100000)
     BENCH_LEDGER_ROWS [100000]   pages at size: ledger rows (goal size 1000000)
     BENCH_DELIVERIES [3000]      webhook bursts: deliveries per target, 32 senders (BENCH_SENDERS)
-    BENCH_RECON_DAYS [7]         reconciliation: days x 10 outlets (documented run: 30)
+    BENCH_RECON_DAYS [7]         reconciliation: days (documented run: 30)
+    BENCH_RECON_OUTLETS [4]      reconciliation: outlets (documented run: 10)
     BENCH_REALTIME_ORDERS [20]   real time: orders rung up 1-3 s apart (goal size 50; needs the stack)
     BENCH_SHIFT_ORDERS [200]     shift close: orders in the shift (needs the stack)
     BENCH_ONLY                   comma-separated benchmark names to run (e.g. ``pages,sales_sync``)
@@ -49,6 +50,7 @@ DEFAULTS = {
     "BENCH_DELIVERIES": "3000",
     "BENCH_SENDERS": "32",
     "BENCH_RECON_DAYS": "7",
+    "BENCH_RECON_OUTLETS": "4",
     "BENCH_REALTIME_ORDERS": "20",
     "BENCH_SHIFT_ORDERS": "200",
 }
