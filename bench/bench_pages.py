@@ -163,13 +163,14 @@ def main() -> None:
         started = time.perf_counter()
         with connect(pg.dsn, autocommit=True) as conn:
             migrate(conn)
-            fill(conn, args.rows)
             if args.explain_ms is not None:
+                conn.execute("LOAD 'auto_explain'")  # its settings exist only once loaded
                 conn.execute("ALTER SYSTEM SET session_preload_libraries = 'auto_explain'")
                 conn.execute(f"ALTER SYSTEM SET auto_explain.log_min_duration = {int(args.explain_ms)}")
                 conn.execute("ALTER SYSTEM SET auto_explain.log_analyze = on")
                 conn.execute("ALTER SYSTEM SET auto_explain.log_buffers = on")
                 conn.execute("SELECT pg_reload_conf()")
+            fill(conn, args.rows)
         fill_s = time.perf_counter() - started
         print(f"ledger filled: {args.rows:,} documents and {args.rows:,} webhook events in {fill_s:.0f} s")
         headers = {"Authorization": "Bearer bench"}

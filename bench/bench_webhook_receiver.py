@@ -38,6 +38,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import statistics
 import sys
 import threading
@@ -408,8 +409,10 @@ def bench_standalone(args: argparse.Namespace) -> dict[str, Any]:
             label = "standalone uvicorn process (the receiver's router alone), throwaway PostgreSQL"
             result = run_against(url, server_pg.dsn, args, label, True, process.pid)
         finally:
-            process.terminate()
-            process.wait(15)
+            # SIGINT: uvicorn shuts down gracefully and then re-raises the signal; under cProfile a
+            # KeyboardInterrupt still writes the profile (a re-raised SIGTERM would not)
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
         result["baseline"] = bare_inserts(server_pg.dsn, args.deliveries, args.senders)
         return result
     finally:
