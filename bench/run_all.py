@@ -83,11 +83,12 @@ def table(figures: list[dict[str, Any]]) -> str:
     for f in figures:
         floor = "-" if f["floor"] is None else f"{fmt(f['floor'])} {f['floor_label']}".strip()
         verdict = {True: "yes", False: "NO", None: "n/a"}[f["holds"]]
+        skipped = f.get("note", "").startswith("skipped")
         rows.append(
             [
                 f["benchmark"],
                 f["figure"],
-                f"{fmt(f['value'])} {f['unit']}",
+                "skipped" if skipped else f"{fmt(f['value'])} {f['unit']}",
                 floor,
                 "-" if f["ratio"] is None else f"{f['ratio']:.2f}",
                 f["goal"],
@@ -161,6 +162,9 @@ def main() -> int:
         f" before {load_before}, after {load_after}"
     )
     print(table(figures))
+    for f in figures:
+        if f.get("note"):
+            print(f"  note, {f['benchmark']} / {f['figure']}: {f['note']}")
     failed = [r for r in runs if r["exit_status"] != 0]
     for r in runs:
         mark = "ok" if r["exit_status"] == 0 else f"FAILED ({r['exit_status']})"

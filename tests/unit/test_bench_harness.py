@@ -44,3 +44,11 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.95) == 95.0
     assert percentile(values, 0.99) == 99.0
     assert percentile([7.0], 0.95) == 7.0
+
+
+def test_a_skipped_figure_says_so_instead_of_a_value() -> None:
+    from dataclasses import asdict
+
+    skipped = Figure("real time", "p95", 0, "s", goal="<= 5 s", note="skipped: stack not up")
+    row = run_all.table([asdict(skipped)]).splitlines()[2]
+    assert "skipped" in row and "0 s" not in row
