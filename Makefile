@@ -5,7 +5,7 @@
 #   make up      the demo stack in the background (logs and pid files in .local/); make down stops it
 #   EXECUTOR=celery  the Celery lane of demo/up/test/soak: Redis, WORKERS=2 Celery workers, FAB auth
 #   make soak    the stack under a mixed, hostile workload with faults and kills (SOAK_DOCS=2000 SOAK_FAULTS=0.10)
-#   make lint    ruff + mypy          make bench   every bench/*.py          make clean   local state
+#   make lint    ruff + mypy          make bench   bench/run_all.py          make clean   local state
 #   make pins    re-resolve requirements*.in into the exact pins of requirements*.txt (docs/dependencies.md)
 #
 # Ports and secrets: see scripts/env.sh (AIRFLOW_PORT=8080, ACCURATE_SANDBOX_PORT=8181,
@@ -101,9 +101,7 @@ lint: venv
 	  exit $$rc
 
 bench: venv
-	@set -e; . scripts/env.sh; found=0; \
-	  for f in bench/*.py; do [ -e "$$f" ] || continue; found=1; echo "== $$f"; "$$VENV/bin/python" "$$f"; done; \
-	  if [ $$found = 0 ]; then echo "no bench/*.py yet"; fi
+	@set -e; . scripts/env.sh; "$$VENV/bin/python" bench/run_all.py
 
 clean:
 	@if [ -x "$(VENV)/bin/python" ]; then bash scripts/stack.sh down; fi

@@ -38,6 +38,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._report import Figure, emit, env_int  # noqa: E402
 from tests.pg import TempPostgres  # noqa: E402
 from tests.sandbox_process import run_sandbox  # noqa: E402
 
@@ -155,8 +156,8 @@ def accurate_requests(base_url: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--outlets", type=int, default=10)
+    parser.add_argument("--days", type=int, default=env_int("BENCH_RECON_DAYS", 30))
+    parser.add_argument("--outlets", type=int, default=env_int("BENCH_RECON_OUTLETS", 10))
     parser.add_argument("--orders", type=int, default=20, help="orders per outlet and day")
     args = parser.parse_args()
 
@@ -277,6 +278,30 @@ def main() -> None:
         f" {sum(len(r.differences) for r in results)} differing"
     )
     print(f"  load average {load1:.2f} / {load5:.2f} (1 / 5 min) on {os.cpu_count()} CPUs")
+    size = f"{args.days} days x {args.outlets} outlets"
+    emit(
+        [
+            Figure(
+                "reconciliation",
+                f"sales part ({size}, {recon_requests} requests)",
+                recon_s,
+                "s",
+                floor=recon_requests / ACCURATE_RATE,
+                floor_label="s its requests need at 8/s",
+                goal="(no goal in issue 13)",
+            ),
+            Figure(
+                "reconciliation",
+                f"stock part ({args.outlets} outlets, {stock_requests} requests)",
+                stock_s,
+                "s",
+                floor=stock_requests / ACCURATE_RATE,
+                floor_label="s its requests need at 8/s",
+                goal="(no goal in issue 13)",
+            ),
+        ],
+        {"orders": len(orders), "sync_seconds": round(sync_s, 1), "red": summary["red"]},
+    )
     if summary["red"] or any(r.differences for r in results):
         raise SystemExit("unexpected differences: the generated books should agree")
 

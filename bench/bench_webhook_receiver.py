@@ -18,8 +18,18 @@ Two targets:
 - ``--target standalone``: the same router in a uvicorn server started by the bench on a throwaway
   PostgreSQL (no Airflow; asset events counted, not written). Needs the PostgreSQL server binaries.
 
+Measured in the same run, beside the receiver:
+
+- the **baseline**: bare durable inserts of the same rows into the same PostgreSQL (``--senders``
+  threads, each with its own autocommit connection, one ``INSERT ... ON CONFLICT (uuid) DO NOTHING``
+  per delivery), inserts/s and p99: what the database allows without HTTP, Airflow and our checks;
+- the **kill check**: the standalone receiver (the same router under uvicorn, the server Airflow's API
+  server uses) takes a burst and is killed (SIGKILL) while the senders are still sending; every
+  delivery answered 200 before the kill must be in ``sync.webhook_events`` afterwards.
+
 Run from the repository root with the stack's environment (``make bench`` does):
-``. scripts/env.sh && python bench/bench_webhook_receiver.py [--deliveries 3000] [--senders 32]``.
+``. scripts/env.sh && python bench/bench_webhook_receiver.py [--deliveries 3000] [--senders 32]``
+(defaults ``$BENCH_DELIVERIES`` / ``$BENCH_SENDERS``).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import statistics
 import sys
 import threading
@@ -39,6 +50,8 @@ from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench._report import Figure, emit, env_int  # noqa: E402
 
 
 def stack_is_up(base_url: str) -> bool:
@@ -71,8 +84,13 @@ def delivery(run: str, index: int) -> bytes:
     ).encode()
 
 
-def send_all(url: str, bodies: list[bytes], senders: int) -> tuple[list[float], list[int], float]:
-    """POST every body with ``senders`` threads; (answer times, statuses, wall seconds)."""
+def send_all(
+    url: str, bodies: list[bytes], senders: int, acked: list[int] | None = None
+) -> tuple[list[float], list[int], float]:
+    """POST every body with ``senders`` threads; (answer times, statuses, wall seconds).
+
+    ``acked`` (when given) receives the index of every body answered 200, as soon as it is.
+    """
     parts = urlsplit(url)
     path = f"{parts.path}?{parts.query}"
     latencies: list[float] = []
@@ -101,6 +119,9 @@ def send_all(url: str, bodies: list[bytes], senders: int) -> tuple[list[float], 
                 conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
                 status = 0
             mine.append((time.perf_counter() - began, status))
+            if status == 200 and acked is not None:
+                with lock:
+                    acked.append(index)
         conn.close()
         with lock:
             for took, status in mine:
@@ -120,6 +141,76 @@ def send_all(url: str, bodies: list[bytes], senders: int) -> tuple[list[float], 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+BARE_INSERT_SQL = """
+    INSERT INTO sync.webhook_events (uuid, event_type, database_id, payload, accurate_id, accurate_number,
+        action, received_via)
+    VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, 'webhook')
+    ON CONFLICT (uuid) DO NOTHING
+"""
+
+
+def bare_inserts(dsn: str, deliveries: int, senders: int) -> dict[str, Any]:
+    """Baseline: the same rows inserted directly, one autocommit INSERT each, ``senders`` threads."""
+    import psycopg
+
+    run = "base" + uuid.uuid4().hex[:8]
+    bodies = [json.loads(delivery(run, i))[0] for i in range(deliveries)]
+    latencies: list[float] = []
+    lock = threading.Lock()
+    cursor = iter(range(deliveries))
+    gate = threading.Barrier(senders + 1)
+
+    def inserter() -> None:
+        mine: list[float] = []
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            gate.wait()
+            while True:
+                with lock:
+                    index = next(cursor, None)
+                if index is None:
+                    break
+                event = bodies[index]
+                began = time.perf_counter()
+                conn.execute(
+                    BARE_INSERT_SQL,
+                    (
+                        event["uuid"],
+                        event["type"],
+                        event["databaseId"],
+                        json.dumps(event),
+                        event["data"][0]["receiveItemId"],
+                        event["data"][0]["receiveItemNo"],
+                        event["data"][0]["action"],
+                    ),
+                )
+                mine.append(time.perf_counter() - began)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=inserter) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    stored = count_rows(dsn, run, delete=True)
+    result = {
+        "inserts": deliveries,
+        "stored_rows": stored,
+        "seconds": round(wall, 2),
+        "per_s": round(deliveries / wall, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+    }
+    print(
+        f"Baseline, bare durable inserts into the same PostgreSQL ({senders} threads, own connections):"
+        f" {result['per_s']}/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms"
+    )
+    return result
 
 
 def count_rows(dsn: str, run: str, delete: bool) -> int:
@@ -229,14 +320,14 @@ def standalone_app() -> Any:
     return app
 
 
-def bench_standalone(args: argparse.Namespace) -> dict[str, Any]:
+def start_standalone(server_pg: Any) -> tuple[Any, int]:
+    """The receiver's router alone in a uvicorn process on ``server_pg``: (process, port)."""
     import subprocess
 
     import httpx
 
-    from tests.pg import TempPostgres, free_port
+    from tests.pg import free_port
 
-    server_pg = TempPostgres().start()
     process: subprocess.Popen[bytes] | None = None
     try:
         env = {
@@ -260,9 +351,16 @@ def bench_standalone(args: argparse.Namespace) -> dict[str, Any]:
             ),
         }
         port = free_port()
+        # BENCH_PROFILE=1: a cProfile of the standalone receiver in /tmp/bench-webhook-receiver.prof
+        profile = (
+            ["-m", "cProfile", "-o", "/tmp/bench-webhook-receiver.prof"]
+            if os.environ.get("BENCH_PROFILE")
+            else []
+        )
         process = subprocess.Popen(
             [
                 sys.executable,
+                *profile,
                 "-m",
                 "uvicorn",
                 "--factory",
@@ -289,13 +387,82 @@ def bench_standalone(args: argparse.Namespace) -> dict[str, Any]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("standalone receiver did not start") from None
                 time.sleep(0.2)
-        url = f"http://127.0.0.1:{port}/integrations/accurate/webhook?token=bench-token-123"
-        label = "standalone uvicorn process (the receiver's router alone), throwaway PostgreSQL"
-        return run_against(url, server_pg.dsn, args, label, True, process.pid)
-    finally:
+        return process, port
+    except BaseException:
         if process is not None:
-            process.terminate()
+            process.kill()
             process.wait(15)
+        raise
+
+
+STANDALONE_TOKEN = "bench-token-123"
+
+
+def bench_standalone(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.pg import TempPostgres
+
+    server_pg = TempPostgres().start()
+    try:
+        process, port = start_standalone(server_pg)
+        try:
+            url = f"http://127.0.0.1:{port}/integrations/accurate/webhook?token={STANDALONE_TOKEN}"
+            label = "standalone uvicorn process (the receiver's router alone), throwaway PostgreSQL"
+            result = run_against(url, server_pg.dsn, args, label, True, process.pid)
+        finally:
+            # SIGINT: uvicorn shuts down gracefully and then re-raises the signal; under cProfile a
+            # KeyboardInterrupt still writes the profile (a re-raised SIGTERM would not)
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+        result["baseline"] = bare_inserts(server_pg.dsn, args.deliveries, args.senders)
+        return result
+    finally:
+        server_pg.stop()
+
+
+def kill_check(args: argparse.Namespace) -> dict[str, Any]:
+    """Burst against the standalone receiver, SIGKILL it mid-burst: is every 200 in the ledger?"""
+    import psycopg
+
+    from tests.pg import TempPostgres
+
+    server_pg = TempPostgres().start()
+    try:
+        process, port = start_standalone(server_pg)
+        url = f"http://127.0.0.1:{port}/integrations/accurate/webhook?token={STANDALONE_TOKEN}"
+        send_all(url, [delivery("killwarm", i) for i in range(32)], 8)
+        run = "kill" + uuid.uuid4().hex[:8]
+        bodies = [delivery(run, i) for i in range(args.deliveries)]
+        acked: list[int] = []
+        sender = threading.Thread(target=send_all, args=(url, bodies, args.senders, acked))
+        sender.start()
+        while len(acked) < args.deliveries // 3 and sender.is_alive():
+            time.sleep(0.005)
+        process.kill()  # SIGKILL: no shutdown, no flush; what was answered 200 must be stored
+        killed_after = len(acked)
+        process.wait(15)
+        sender.join(120)
+        acknowledged = {f"bench-{run}-{i:07d}" for i in acked}
+        with psycopg.connect(server_pg.dsn, autocommit=True) as conn:
+            stored = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT uuid FROM sync.webhook_events WHERE uuid LIKE %s", (f"bench-{run}-%",)
+                )
+            }
+        lost = sorted(acknowledged - stored)
+        result = {
+            "acknowledged_before_kill": killed_after,
+            "acknowledged": len(acknowledged),
+            "stored": len(stored),
+            "lost": len(lost),
+            "lost_examples": lost[:5],
+        }
+        print(
+            f"Kill check: SIGKILL after {killed_after} answers 200; {len(acknowledged)} answered 200 in all,"
+            f" {len(stored)} rows stored, {len(lost)} acknowledged but lost"
+        )
+        return result
+    finally:
         server_pg.stop()
 
 
@@ -304,8 +471,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--target", choices=("auto", "stack", "standalone"), default="auto")
-    parser.add_argument("--deliveries", type=int, default=3000)
-    parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--deliveries", type=int, default=env_int("BENCH_DELIVERIES", 3000))
+    parser.add_argument("--senders", type=int, default=env_int("BENCH_SENDERS", 32))
     parser.add_argument("--keep", action="store_true", help="keep the bench's events in the stack's ledger")
     args = parser.parse_args()
     target = args.target
@@ -313,9 +480,49 @@ def main() -> None:
         base = f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}"
         target = "stack" if stack_is_up(base) else "standalone"
     if target == "stack":
-        bench_stack(args)
+        result = bench_stack(args)
+        from include.iseller_accurate.ledger import dsn_from_connection
+
+        result["baseline"] = bare_inserts(dsn_from_connection(), args.deliveries, args.senders)
     else:
-        bench_standalone(args)
+        result = bench_standalone(args)
+    killed = kill_check(args)
+    base = result["baseline"]
+    where = "API server" if target == "stack" else "standalone uvicorn"
+    emit(
+        [
+            Figure(
+                "webhook bursts",
+                f"deliveries/s durably stored, {args.senders} senders ({where})",
+                result["accepted_per_s"],
+                "/s",
+                floor=base["per_s"],
+                floor_label="/s bare inserts",
+                goal=">= 1,000/s",
+                holds=result["accepted_per_s"] >= 1000 and result["stored_rows"] == result["accepted"],
+                note=f"{result['stored_rows']}/{result['accepted']} accepted found in the ledger",
+            ),
+            Figure(
+                "webhook bursts",
+                f"answer time p99, {args.senders} senders ({where})",
+                result["p99_ms"],
+                "ms",
+                floor=base["p99_ms"],
+                floor_label="ms bare insert p99",
+                goal="<= 100 ms",
+                holds=result["p99_ms"] <= 100,
+            ),
+            Figure(
+                "webhook bursts",
+                "acknowledged deliveries lost after SIGKILL (standalone uvicorn)",
+                killed["lost"],
+                f"of {killed['acknowledged']}",
+                goal="0",
+                holds=killed["lost"] == 0 and killed["acknowledged"] > 0,
+            ),
+        ],
+        {"receiver": result, "kill_check": killed, "target": target},
+    )
 
 
 if __name__ == "__main__":
