@@ -158,7 +158,7 @@ def run_window(stream: Stream, ledger: Ledger, context: dict[str, Any]) -> tuple
     params = context.get("params") or {}
     if params.get("window_start") and params.get("window_end"):
         return as_utc(params["window_start"]), as_utc(params["window_end"])
-    end = run_time(context)
+    end = _asset_run_end(context) or run_time(context)
     start = context.get("data_interval_start")
     if start is not None and context.get("data_interval_end") is not None and start < end:
         return as_utc(start), end
@@ -166,6 +166,23 @@ def run_window(stream: Stream, ledger: Ledger, context: dict[str, Any]) -> tuple
     if cursor is None:
         return end - stream.initial_lookback, end
     return min(cursor - stream.overlap, end), end
+
+
+def _asset_run_end(context: dict[str, Any]) -> datetime | None:
+    """An asset-triggered run reads up to when it started, not only up to its ``run_after``.
+
+    Airflow dates such a run by the first queued event (``run_after``) and hands it only the events up
+    to that moment; webhooks that arrive before the run is created (while an earlier run is still
+    active, ``max_active_runs=1``) queue no run of their own. Reading up to ``run_after`` left their
+    orders for the next poll. The run's ``start_date`` comes after every such event and stays the same
+    for the run's retries; a wider window only re-reads what the ledger already holds.
+    """
+    dag_run = context.get("dag_run")
+    run_type = getattr(dag_run, "run_type", None)
+    started = getattr(dag_run, "start_date", None)
+    if str(getattr(run_type, "value", run_type)) != "asset_triggered" or started is None:
+        return None
+    return max(as_utc(started), run_time(context))
 
 
 def extract_documents(

@@ -85,3 +85,23 @@ def test_scheduled_sales_window_stays_aware(cursor):
     _plain_aware(start)
     _plain_aware(end)
     assert end == SCHEDULED and start < end
+
+
+def test_an_asset_triggered_run_reads_up_to_its_start_not_only_to_its_first_event() -> None:
+    # Airflow dates an asset-triggered run by its first queued event and hands it only the events up to
+    # then; orders whose webhooks came while the run waited behind the active one started no run of
+    # their own. The run reads up to when it started: those orders are in its window.
+    first_event = datetime(2026, 11, 30, 21, 34, 11, tzinfo=UTC)
+    started = first_event + timedelta(seconds=40)
+    dag_run = SimpleNamespace(
+        run_type=SimpleNamespace(value="asset_triggered"),
+        run_after=coerce_datetime(first_event),
+        start_date=coerce_datetime(started),
+    )
+    context: dict[str, Any] = {"dag_run": dag_run, "params": {}}
+    start, end = run_window(SalesStream(), _Ledger(first_event - timedelta(minutes=5)), context)  # type: ignore[arg-type]
+    assert end == started
+    assert start == first_event - timedelta(minutes=5) - SalesStream.overlap
+    # a manual run keeps its run_after (a re-run reads the same window)
+    manual = SimpleNamespace(run_type="manual", run_after=coerce_datetime(first_event), start_date=started)
+    assert run_window(SalesStream(), _Ledger(None), {"dag_run": manual, "params": {}})[1] == first_event  # type: ignore[arg-type]
