@@ -94,6 +94,32 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_RECEIPT_INDEX: dict[int, tuple[Any, dict[str, list[dict[str, Any]]]]] = {}
+
+
+def receipts_by_reference(accurate: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Accurate's sales receipts by the order reference they belong to: ``SR/<ref>`` and ``SR/<ref>-N``.
+
+    Built once per verdict (a scan of every number per order took about 20 ms, half an hour at
+    100,000 orders). A receipt is listed under its whole reference and under every part of it before a
+    ``-``, exactly the numbers ``== SR/<ref>`` or starting ``SR/<ref>-``.
+    """
+    held = _RECEIPT_INDEX.get(id(accurate))
+    if held is not None and held[0] is accurate:
+        return held[1]
+    index: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for number, records in accurate.items():
+        if not number.startswith("SR/"):
+            continue
+        base = number[3:]
+        keys = {base} | {base[:at] for at, char in enumerate(base) if char == "-"}
+        for key in keys:
+            index[key].extend(records)
+    _RECEIPT_INDEX.clear()
+    _RECEIPT_INDEX[id(accurate)] = (accurate, index)
+    return index
+
+
 @dataclass
 class Expected:
     """One source document the driver made, and how it must end."""
@@ -1147,12 +1173,7 @@ class Soak:
             ),
             ZERO,
         )
-        receipts = [
-            r
-            for n, rs in accurate.items()
-            if n == f"SR/{reference}" or n.startswith(f"SR/{reference}-")
-            for r in rs
-        ]
+        receipts = receipts_by_reference(accurate).get(reference, [])
         if paid > 0:
             if receipts:
                 got = sum((money(r.get("totalPayment", r.get("totalAmount"))) for r in receipts), ZERO)
