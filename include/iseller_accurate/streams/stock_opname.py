@@ -199,32 +199,22 @@ class StockOpnameStream(Stream):
                     f" outlet), which the stock opname sync ({OPNAME_DAG}) has not read from iSeller yet",
                 }
             )
-        sales_start = self._start(
-            ctx, outlet_id, STOCK_MOVING_SALES_TYPES, counted_at, since, SalesStream.initial_lookback
-        )
-        after.extend(
-            _requirement(doc, f"the sales sync ({SALES_DAG})")
-            for doc in _moving(
-                movements.sales(outlet_id, sales_start, counted_at),
+        for read, data_types, lookback, reader in (
+            (
+                movements.sales,
                 STOCK_MOVING_SALES_TYPES,
-                outlet_id,
-                sales_start,
-                counted_at,
-            )
-        )
-        transfer_start = self._start(
-            ctx, outlet_id, TRANSFER_TYPES, counted_at, since, TransfersStream.initial_lookback
-        )
-        after.extend(
-            _requirement(doc, f"the transfer sync ({TRANSFERS_DAG})")
-            for doc in _moving(
-                movements.transfers(outlet_id, transfer_start, counted_at),
+                SalesStream.initial_lookback,
+                f"the sales sync ({SALES_DAG})",
+            ),
+            (
+                movements.transfers,
                 TRANSFER_TYPES,
-                outlet_id,
-                transfer_start,
-                counted_at,
-            )
-        )
+                TransfersStream.initial_lookback,
+                f"the transfer sync ({TRANSFERS_DAG})",
+            ),
+        ):
+            start = self._start(ctx, outlet_id, data_types, counted_at, since, lookback)
+            after.extend(_requirement(doc, reader) for doc in read(outlet_id, start, counted_at))
         return after
 
     @staticmethod
@@ -273,10 +263,15 @@ class _OutletMovements:
         self._read: dict[tuple[str, str], tuple[datetime, datetime, list[Document]]] = {}
 
     def sales(self, outlet_id: str, start: datetime, end: datetime) -> list[Document]:
-        return self._covering("sales", outlet_id, start, end)
+        """The outlet's sales and refunds that move stock, from ``start`` up to ``end``."""
+        documents = self._covering("sales", outlet_id, start, end)
+        return _moving(documents, STOCK_MOVING_SALES_TYPES, outlet_id, start, end)
 
     def transfers(self, outlet_id: str, start: datetime, end: datetime) -> list[Document]:
-        return self._covering("transfers", outlet_id, start, end)
+        """The outlet's transfers out, in and differences, from ``start`` up to ``end``."""
+        return _moving(
+            self._covering("transfers", outlet_id, start, end), TRANSFER_TYPES, outlet_id, start, end
+        )
 
     def _covering(self, what: str, outlet_id: str, start: datetime, end: datetime) -> list[Document]:
         held = self._read.get((what, outlet_id))
