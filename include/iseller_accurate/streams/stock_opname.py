@@ -140,7 +140,7 @@ class StockOpnameStream(Stream):
         prepared: list[dict[str, Any]] = []
         while queue:
             take = queue.pop(0)
-            previous = self._previous(ctx, take, by_id)
+            previous = self._previous(ctx, take, by_id, movements)
             if previous is not None and str(previous["stock_take_id"]) not in by_id:
                 by_id[str(previous["stock_take_id"])] = previous
                 queue.append(previous)
@@ -150,7 +150,11 @@ class StockOpnameStream(Stream):
         return sorted(prepared, key=take_time)
 
     def _previous(
-        self, ctx: ExtractContext, take: dict[str, Any], batch: dict[str, dict[str, Any]]
+        self,
+        ctx: ExtractContext,
+        take: dict[str, Any],
+        batch: dict[str, dict[str, Any]],
+        movements: _OutletMovements,
     ) -> dict[str, Any] | None:
         """The outlet's latest earlier stock take with differences that this one must come after.
 
@@ -172,7 +176,7 @@ class StockOpnameStream(Stream):
         if str(latest["stock_take_id"]) in batch or (ctx.ledger is not None and ctx.ledger.known([key])):
             return latest
         families = (STOCK_OPNAME.data_type, *STOCK_MOVING_SALES_TYPES, *TRANSFER_TYPES)
-        start = ctx.ledger.history_start(outlet_id, families) if ctx.ledger is not None else None
+        start = movements.history_start(outlet_id, families)
         if take_time(latest) >= (start or counted_at - self.initial_lookback):
             return latest
         return None
@@ -213,21 +217,15 @@ class StockOpnameStream(Stream):
                 f"the transfer sync ({TRANSFERS_DAG})",
             ),
         ):
-            start = self._start(ctx, outlet_id, data_types, counted_at, since, lookback)
+            start = self._start(movements.history_start(outlet_id, data_types), counted_at, since, lookback)
             after.extend(_requirement(doc, reader) for doc in read(outlet_id, start, counted_at))
         return after
 
     @staticmethod
     def _start(
-        ctx: ExtractContext,
-        outlet_id: str,
-        data_types: Sequence[str],
-        counted_at: datetime,
-        since: datetime | None,
-        lookback: timedelta,
+        history_start: datetime | None, counted_at: datetime, since: datetime | None, lookback: timedelta
     ) -> datetime:
-        start = ctx.ledger.history_start(outlet_id, data_types) if ctx.ledger is not None else None
-        start = min(start or counted_at - lookback, counted_at)
+        start = min(history_start or counted_at - lookback, counted_at)
         return max(start, since) if since is not None else start
 
     # -- map -----------------------------------------------------------------------------------
@@ -261,6 +259,16 @@ class _OutletMovements:
             outlet_id, counted_at = str(take.get("outlet_id") or ""), take_time(take)
             self.horizon[outlet_id] = max(self.horizon.get(outlet_id, counted_at), counted_at)
         self._read: dict[tuple[str, str], tuple[datetime, datetime, list[Document]]] = {}
+        self._starts: dict[tuple[str, tuple[str, ...]], datetime | None] = {}
+
+    def history_start(self, outlet_id: str, data_types: Sequence[str]) -> datetime | None:
+        """Where the sync's history of the outlet starts for these data types (the ledger's oldest
+        document of them), asked once per extract: nothing is stored while stock takes are prepared."""
+        key = (outlet_id, tuple(data_types))
+        if key not in self._starts:
+            ledger = self.ctx.ledger
+            self._starts[key] = ledger.history_start(outlet_id, data_types) if ledger is not None else None
+        return self._starts[key]
 
     def sales(self, outlet_id: str, start: datetime, end: datetime) -> list[Document]:
         """The outlet's sales and refunds that move stock, from ``start`` up to ``end``."""
