@@ -228,7 +228,7 @@ def main() -> None:
 
             # 1. the sync (makes the books agree; its requests are not the reconciliation's)
             started = time.perf_counter()
-            records = SalesStream._collect([{"orders": orders, "refunded_orders": []}])
+            records = SalesStream().group_orders([{"orders": orders, "refunded_orders": []}])
             documents = SalesStream().map(records, MapContext(settings, ledger.synced_numbers))
             run = RunRef("iseller_sales_to_accurate", "bench", "load")
             ledger.upsert(documents, run)

@@ -121,11 +121,9 @@ class Stream(ABC):
                 source = {"record": repr(record)[:2000]}
         else:
             source = {"record": repr(record)[:2000]}
+        label = f"{self.record_name} {key}"
         if key.startswith("unreadable:"):
             problem = f"a {self.record_name} without a usable {self.key_field}: {problem}"
-            label = f"{self.record_name} {key}"
-        else:
-            label = f"{self.record_name} {key}"
         return Document(
             data_type,
             key + suffix,
@@ -235,11 +233,12 @@ def map_records(stream: Stream, records: list[Any], ctx: MapContext) -> list[Doc
     for record in records:
         if _ignored(stream, record):
             continue
-        if stream.record_key(record) not in covered:
+        key = stream.record_key(record)
+        if key not in covered:
             documents.append(
                 stream.unreadable(record, "it gave no document to post; check it in iSeller, then refresh")
             )
-            covered.add(stream.record_key(record))
+            covered.add(key)
     return documents
 
 
@@ -257,11 +256,8 @@ def _check_every_record_stored(
     is not deliberately ignored."""
     missing = [doc.key for doc in documents if doc.key not in ids]
     stored = {doc.source_key for doc in documents if doc.key in ids}
-    lost = [
-        stream.record_key(r)
-        for r in records
-        if not _ignored(stream, r) and stream.record_key(r) not in stored
-    ]
+    keys = (stream.record_key(r) for r in records if not _ignored(stream, r))
+    lost = [key for key in keys if key not in stored]
     if missing or lost:
         raise RuntimeError(
             f"{stream.name}: {len(missing)} documents and {len(lost)} source records have no ledger row"

@@ -56,9 +56,6 @@ class DocumentKind:
         fields.setdefault("payload", None)
         return Document(self.data_type, source_id, target_module=self.module, target_number=number, **fields)
 
-    def name(self, number: str) -> str:
-        """How a reason names one document: ``sales invoice SI/JKT01-1001``."""
-        return f"{self.label} {number}"
 
 
 CUSTOMER = DocumentKind("customer", "customer", None, "customerNo", "customer")

@@ -11,17 +11,15 @@ opening it and migrating its schema live in :mod:`sync_db` (importable from here
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 
-from include.iseller_accurate import jsonutil
+from include.iseller_accurate.kinds import label_of
 from include.iseller_accurate.ledger_clean import json_text, storable_document
 from include.iseller_accurate.status import (  # noqa: F401 - DONE, OPEN importable from here
     BLOCKED,
@@ -37,7 +35,6 @@ from include.iseller_accurate.status import (  # noqa: F401 - DONE, OPEN importa
     sql_list,
 )
 from include.iseller_accurate.sync_db import (  # noqa: F401 - importable from here, as they always were
-    MIGRATIONS_DIR,
     SYNC_DB_CONN_ID,
     connect,
     dsn_from_connection,
@@ -104,7 +101,7 @@ class Document:
     @property
     def label(self) -> str:
         number = self.target_number or self.source_number or self.source_id
-        return f"{self.data_type.replace('_', ' ')} {number}"
+        return f"{label_of(self.data_type)} {number}"
 
 
 @dataclass
@@ -131,15 +128,10 @@ class LedgerRow:
     ordering_only: bool = False
 
     @property
-    def satisfies(self) -> bool:
-        """As a prerequisite: whether the document that needs this one may go."""
-        return satisfies(self.status, ordering_only=self.ordering_only)
-
-    @property
     def label(self) -> str:
         """How an operator names this document: type and number."""
         number = self.target_number or self.source_number or self.source_id
-        return f"{self.data_type.replace('_', ' ')} {number}"
+        return f"{label_of(self.data_type)} {number}"
 
 
 _ROW_COLUMN_NAMES = (
@@ -531,9 +523,4 @@ class Ledger:
 
 
 def _default_note(key: tuple[str, str]) -> str:
-    return f"{key[0].replace('_', ' ')} {key[1]}, which is not in the sync ledger yet"
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON-able copy of a source record (Decimal kept; datetimes as ISO text)."""
-    return json.loads(jsonutil.dumps(value), parse_float=Decimal)
+    return f"{label_of(key[0])} {key[1]}, which is not in the sync ledger yet"

@@ -37,7 +37,7 @@ def storable_document(doc: Document) -> Document:
             if note:
                 changes[name] = text
     cleaned = list(doc.cleaned)
-    label = _label_of(doc, changes)
+    label = replace(doc, **changes).label
     try:
         source, changed = (None, []) if doc.source is None else storable(doc.source, "source", strict=False)
         json_text(source)
@@ -77,13 +77,6 @@ def storable_document(doc: Document) -> Document:
     if cleaned != doc.cleaned:
         changes["cleaned"] = cleaned
     return replace(doc, **changes) if changes else doc
-
-
-def _label_of(doc: Document, changes: dict[str, Any]) -> str:
-    number = changes.get("target_number", doc.target_number) or changes.get(
-        "source_number", doc.source_number
-    ) or changes.get("source_id", doc.source_id)
-    return f"{doc.data_type.replace('_', ' ')} {number}"
 
 
 def json_text(value: Any) -> str | None:

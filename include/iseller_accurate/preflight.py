@@ -27,7 +27,6 @@ from typing import Any
 from include.iseller_accurate.preflight_checks import (  # noqa: F401 - importable from here, as always
     MAX_LISTED_SKUS,
     PAYMENT_DAYS,
-    SUBSCRIPTION_MARGIN,
     AccurateMasters,
     Problem,
     Severity,
@@ -36,10 +35,8 @@ from include.iseller_accurate.preflight_checks import (  # noqa: F401 - importab
     check_payment_types,
     check_subscription,
     mapped_accounts,
-    outlet_label,
     payment_types_seen,
     product_skus,
-    shown,
 )
 from include.iseller_accurate.settings import SyncSettings
 

@@ -67,5 +67,3 @@ EVENT_IGNORED = "ignored"
 
 #: Every event status, in the order the pages list them.
 EVENT_STATUSES: tuple[str, ...] = (EVENT_FAILED, EVENT_PENDING, EVENT_PROCESSING, EVENT_DONE, EVENT_IGNORED)
-#: Event statuses that still need work.
-EVENT_OPEN: tuple[str, ...] = (EVENT_FAILED, EVENT_PENDING, EVENT_PROCESSING)

@@ -41,7 +41,6 @@ from include.iseller_accurate.clients.accurate_access import (
 )
 from include.iseller_accurate.clients.accurate_answers import (
     as_mapping,
-    discovered_database,
     messages_of,
     reason_of,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "AccurateHook",
     "SaveResult",
     "clear_discovery_cache",
-    "discovered_database",
     "encode_filters",
     "messages_of",
     "record_key",

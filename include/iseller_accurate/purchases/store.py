@@ -31,7 +31,6 @@ from include.iseller_accurate.purchases.events import WebhookEvent, unique_event
 
 log = logging.getLogger(__name__)
 
-EVENT_STATUSES = ("pending", "processing", "done", "failed", "ignored")
 
 
 # ---------------------------------------------------------------------------------------------

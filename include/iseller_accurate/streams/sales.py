@@ -108,11 +108,6 @@ class SalesStream(Stream):
         :func:`sales_orders.orders_with_refunds`)."""
         return orders_with_refunds(pages, self.record_key)
 
-    @staticmethod
-    def _collect(pages: Any) -> list[dict[str, Any]]:
-        """Old name of :meth:`group_orders` (still used by ``bench/``)."""
-        return SalesStream().group_orders(pages)
-
     def _shift_orders(self, ctx: ExtractContext, shift: dict[str, Any]) -> list[dict[str, Any]]:
         """The orders of one closed shift: its register's orders with open <= order_date <= close."""
         start, end = shift_bounds(shift)

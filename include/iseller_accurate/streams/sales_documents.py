@@ -17,7 +17,13 @@ from include.iseller_accurate.checks import FieldProblem, Reader, kind_of
 from include.iseller_accurate.kinds import CUSTOMER, SALES_INVOICE, SALES_RECEIPT, SALES_RETURN
 from include.iseller_accurate.ledger import Document
 from include.iseller_accurate.settings import OutletMapping, SyncSettings
-from include.iseller_accurate.streams.common import accurate_date, decimal_of, parse_time, source_fields
+from include.iseller_accurate.streams.common import (
+    SETTINGS_PATH,
+    accurate_date,
+    decimal_of,
+    parse_time,
+    source_fields,
+)
 from include.iseller_accurate.streams.sales_orders import (
     TOTAL_FIELDS,
     reference_of,
@@ -308,7 +314,7 @@ def _returns(
 
 
 def _outlet_path(order: dict[str, Any]) -> str:
-    return f"iseller_accurate_settings.outlets.{order.get('outlet_id')}"
+    return f"{SETTINGS_PATH}.{order.get('outlet_id')}"
 
 
 def _outlet_problem(order: dict[str, Any], mapping: OutletMapping | None) -> str | None:

@@ -25,6 +25,7 @@ from include.iseller_accurate.streams.common import (
     decimal_of,
     first_time,
     line_list,
+    no_sku_reason,
     read_line,
     safe_identifier,
     source_fields,
@@ -287,10 +288,7 @@ def line_problems(lines: pd.DataFrame) -> dict[str, str]:
     no_sku = lines[lines["sku"] == ""]
     for order_id, frame in no_sku.groupby("order_id", sort=False):
         first = frame.iloc[0]
-        problems[str(order_id)] = (
-            f"line {first['position']} ({first['product_name']}) has no SKU in iSeller; set the product's SKU"
-            " in iSeller to its Accurate item number, then refresh"
-        )
+        problems[str(order_id)] = no_sku_reason(first["position"], first["product_name"])
     bad_qty = lines[lines["quantity"].map(lambda q: q <= 0)]
     for order_id, frame in bad_qty.groupby("order_id", sort=False):
         first = frame.iloc[0]
