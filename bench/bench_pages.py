@@ -130,18 +130,19 @@ def client_for(dsn: str) -> Any:
     from fastapi.testclient import TestClient
 
     from include.iseller_accurate.settings import SyncSettings
-    from include.iseller_accurate.web import pages
+    from include.iseller_accurate.web import pages, shared, static
 
     manager = _AuthManager()
     security.get_auth_manager = lambda: manager  # type: ignore[assignment]
     airflow_app.get_auth_manager = lambda: manager  # type: ignore[assignment]
-    pages.dsn_from_connection = lambda *a, **k: dsn  # type: ignore[assignment]
+    shared.dsn_from_connection = lambda *a, **k: dsn  # type: ignore[assignment]
     settings = SyncSettings.model_validate(
         {"outlets": {f"outlet-{i}": {"name": f"Toko {i}", "branch": "B", "warehouse": "W"} for i in range(4)}}
     )
-    pages._settings = lambda: (settings, None)  # type: ignore[assignment]
+    shared.settings = lambda: (settings, None)  # type: ignore[assignment]
     sub = FastAPI()
     sub.include_router(pages.router)
+    static.mount(sub)  # as the plugin mounts it: the floor's static file
     root = FastAPI()
     root.mount("/integrations", sub)
     return TestClient(root, follow_redirects=False)
