@@ -219,9 +219,10 @@ def main() -> None:
     cpu_paced = paced.cpu_seconds / paced.wall_seconds
     cpu_echo = echo.cpu_seconds / echo.wall_seconds
     capacity_docs = capacity.documents / capacity.wall_seconds
+    paced_docs = paced.documents / paced.wall_seconds
     print()
     print(
-        f"paced load: {paced.documents / paced.wall_seconds:.0f} of {target} invoices/s target, "
+        f"paced load: {paced_docs:.0f} of {target} invoices/s target, "
         f"sandbox CPU {cpu_paced:.1%} of one core"
     )
     print(
@@ -234,7 +235,6 @@ def main() -> None:
         f"baseline ratio: paced bulk CPU / echo CPU = {cpu_ratio:.1f}x; "
         f"p50 latency bulk / echo = {latency_ratio:.1f}x"
     )
-    paced_docs = paced.documents / paced.wall_seconds
     emit(
         [
             Figure(

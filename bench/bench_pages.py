@@ -28,123 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench._report import Figure, emit, env_int, percentile  # noqa: E402
+from tests import pages_app  # noqa: E402
 from tests.pg import TempPostgres  # noqa: E402
 
-SALES_DAG = "iseller_sales_to_accurate"
-TRANSFERS_DAG = "iseller_transfers_to_accurate"
-WEBHOOK_DAG = "accurate_webhooks_to_iseller"
 GOAL_MS = 200.0
-
-
-def fill(conn: Any, rows: int) -> None:
-    """N documents and N webhook events, in batches (one statement of a million rows is slow to WAL)."""
-    batch = 200_000
-    for first in range(1, rows + 1, batch):
-        last = min(rows, first + batch - 1)
-        conn.execute(
-            """
-            INSERT INTO sync.documents (data_type, source_id, source_key, source_number, outlet_id,
-                source_date, target_module, target_number, status, reason, attempts, last_attempt_at,
-                dag_id, run_id, task_id, map_index, try_number)
-            SELECT (ARRAY['sales_invoice', 'sales_receipt', 'sales_return', 'transfer_out',
-                          'stock_opname'])[1 + g %% 5],
-                   'src-' || g, 'key-' || g, '#OUT' || (g %% 4) || '-' || g, 'outlet-' || (g %% 4),
-                   timestamptz '2026-01-01 00:00+00' + (g * interval '30 seconds'),
-                   'sales-invoice', 'SI/OUT' || (g %% 4) || '-' || g,
-                   CASE WHEN g %% 97 = 0 THEN 'failed' WHEN g %% 89 = 0 THEN 'blocked'
-                        WHEN g %% 83 = 0 THEN 'pending' WHEN g %% 79 = 0 THEN 'skipped'
-                        ELSE 'synced' END,
-                   CASE WHEN g %% 97 = 0 THEN 'Barang BRG-' || g || ' tidak ditemukan'
-                        WHEN g %% 89 = 0 THEN 'waits for sales invoice SI/OUT-' || g END,
-                   1 + g %% 3,
-                   timestamptz '2026-01-01 00:00+00' + (g * interval '30 seconds') + interval '1 minute',
-                   CASE WHEN g %% 10 = 0 THEN %(transfers)s ELSE %(sales)s END,
-                   'scheduled__' || (g / 100), 'load', -1, 1
-            FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
-            """,
-            {"first": first, "last": last, "sales": SALES_DAG, "transfers": TRANSFERS_DAG},
-        )
-        conn.execute(
-            "INSERT INTO sync.run_documents (dag_id, run_id, document_id)"
-            " SELECT dag_id, run_id, id FROM sync.documents WHERE id BETWEEN %s AND %s",
-            (first, last),
-        )
-        conn.execute(
-            """
-            INSERT INTO sync.webhook_events (uuid, event_type, payload, accurate_number, action,
-                received_at, status, reason, attempts, last_attempt_at, dag_id, run_id, task_id,
-                map_index, try_number)
-            SELECT 'uuid-' || g, (ARRAY['RECEIVE_ITEM', 'PURCHASE_INVOICE', 'PURCHASE_RETURN'])[1 + g %% 3],
-                   '{}'::jsonb, 'RI.2026.' || g, 'WRITE',
-                   timestamptz '2026-01-01 00:00+00' + (g * interval '30 seconds'),
-                   CASE WHEN g %% 101 = 0 THEN 'failed' WHEN g %% 7 = 0 THEN 'ignored' ELSE 'done' END,
-                   CASE WHEN g %% 101 = 0 THEN 'Produk tanpa SKU di iSeller' END, 1, now(),
-                   CASE WHEN g %% 50 = 0 THEN NULL ELSE %(dag)s END,
-                   CASE WHEN g %% 50 = 0 THEN NULL ELSE 'asset_triggered__' || (g / 100) END,
-                   CASE WHEN g %% 50 = 0 THEN NULL ELSE 'process_events' END, -1, 1
-            FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
-            """,
-            {"first": first, "last": last, "dag": WEBHOOK_DAG},
-        )
-    conn.execute("VACUUM ANALYZE sync.documents")
-    conn.execute("VACUUM ANALYZE sync.run_documents")
-    conn.execute("VACUUM ANALYZE sync.webhook_events")
-
-
-class _Admin:
-    def get_name(self) -> str:
-        return "admin"
-
-    def get_id(self) -> str:
-        return "admin"
-
-
-class _AuthManager:
-    """Stand-in behind Airflow's own token resolution: token ``bench`` is an admin of every DAG."""
-
-    dags = {SALES_DAG, TRANSFERS_DAG, WEBHOOK_DAG}
-
-    async def get_user_from_token(self, token: str) -> _Admin:
-        import jwt
-
-        if token != "bench":
-            raise jwt.InvalidTokenError("bad token")
-        return _Admin()
-
-    def get_authorized_dag_ids(self, *, user: Any, method: str = "GET", **_: Any) -> set[str]:
-        return set(self.dags)
-
-    def is_authorized_dag(
-        self, *, method: str, user: Any, access_entity: Any = None, details: Any = None
-    ) -> bool:
-        return True
-
-    def get_url_login(self, **kwargs: Any) -> str:
-        return "/auth/login"
-
-
-def client_for(dsn: str) -> Any:
-    import airflow.api_fastapi.app as airflow_app
-    import airflow.api_fastapi.core_api.security as security
-    from fastapi import FastAPI
-    from fastapi.testclient import TestClient
-
-    from include.iseller_accurate.settings import SyncSettings
-    from include.iseller_accurate.web import pages
-
-    manager = _AuthManager()
-    security.get_auth_manager = lambda: manager  # type: ignore[assignment]
-    airflow_app.get_auth_manager = lambda: manager  # type: ignore[assignment]
-    pages.dsn_from_connection = lambda *a, **k: dsn  # type: ignore[assignment]
-    settings = SyncSettings.model_validate(
-        {"outlets": {f"outlet-{i}": {"name": f"Toko {i}", "branch": "B", "warehouse": "W"} for i in range(4)}}
-    )
-    pages._settings = lambda: (settings, None)  # type: ignore[assignment]
-    sub = FastAPI()
-    sub.include_router(pages.router)
-    root = FastAPI()
-    root.mount("/integrations", sub)
-    return TestClient(root, follow_redirects=False)
+STEP = "30 seconds"  # between two documents' dates: 1,000,000 rows span about a year
+BATCH = 200_000  # rows per insert statement (one statement of a million rows is slow to WAL)
 
 
 def main() -> None:
@@ -155,6 +44,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=env_int("BENCH_PAGE_REPEATS", 20))
     parser.add_argument("--explain-ms", type=int, default=None, help="print plans of slower statements")
     args = parser.parse_args()
+
+    from fastapi.testclient import TestClient
 
     from include.iseller_accurate.ledger import connect, migrate
 
@@ -170,34 +61,34 @@ def main() -> None:
                 conn.execute("ALTER SYSTEM SET auto_explain.log_analyze = on")
                 conn.execute("ALTER SYSTEM SET auto_explain.log_buffers = on")
                 conn.execute("SELECT pg_reload_conf()")
-            fill(conn, args.rows)
+            pages_app.fill(conn, args.rows, step=STEP, batch=BATCH)
         fill_s = time.perf_counter() - started
         print(f"ledger filled: {args.rows:,} documents and {args.rows:,} webhook events in {fill_s:.0f} s")
-        headers = {"Authorization": "Bearer bench"}
+        headers = {"Authorization": "Bearer tok-admin"}  # an admin of every DAG
         api, page = "/integrations/operator/api", "/integrations/operator"
         terms = [f"OUT{i % 4}-{(i * 7919) % args.rows + 1}" for i in range(args.repeats)]
         events = [f"RI.2026.{(i * 7919) % args.rows + 1}" for i in range(args.repeats)]
-        queries: list[tuple[str, str, str, Any]] = []
-        for label, url in (
-            ("Sync Status JSON", f"{api}/documents"),
-            ("Sync Status HTML", f"{page}/sync-status"),
-        ):
-            queries += [
-                (label, "first page", url, lambda i: {}),
-                (label, "status=failed", url, lambda i: {"status": "failed"}),
-                (label, "outlet", url, lambda i: {"outlet": f"outlet-{i % 4}"}),
-                (label, "search", url, lambda i: {"q": terms[i]}),
-            ]
-        for label, url in (
-            ("Webhook Log JSON", f"{api}/webhook-events"),
-            ("Webhook Log HTML", f"{page}/webhook-log"),
-        ):
-            queries += [
-                (label, "first page", url, lambda i: {}),
-                (label, "status=failed", url, lambda i: {"status": "failed"}),
-                (label, "search", url, lambda i: {"q": events[i]}),
-            ]
-        with client_for(pg.dsn) as client:
+        filters: dict[str, Any] = {
+            "first page": lambda i: {},
+            "status=failed": lambda i: {"status": "failed"},
+            "outlet": lambda i: {"outlet": f"outlet-{i % 4}"},
+            "search": lambda i: {"q": terms[i]},
+            "event search": lambda i: {"q": events[i]},
+        }
+        # (label, url, the filters asked of it)
+        lists = (
+            ("Sync Status JSON", f"{api}/documents", ("first page", "status=failed", "outlet", "search")),
+            ("Sync Status HTML", f"{page}/sync-status", ("first page", "status=failed", "outlet", "search")),
+            ("Webhook Log JSON", f"{api}/webhook-events", ("first page", "status=failed", "event search")),
+            ("Webhook Log HTML", f"{page}/webhook-log", ("first page", "status=failed", "event search")),
+        )
+        queries: list[tuple[str, str, str, Any]] = [
+            (label, name.removeprefix("event "), url, filters[name])
+            for label, url, names in lists
+            for name in names
+        ]
+        pages_app.install(pg.dsn)
+        with TestClient(pages_app.app(), follow_redirects=False) as client:
 
             def timed(url: str, params: dict[str, str], auth: bool = True) -> float:
                 began = time.perf_counter()

@@ -43,6 +43,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench._report import Figure, emit, env_int, percentile  # noqa: E402
+from include.iseller_accurate.schedules import ISELLER_ORDERS  # noqa: E402
+from include.iseller_accurate.settings import SETTINGS_VARIABLE  # noqa: E402
+from include.iseller_accurate.times import parse_iso  # noqa: E402
 from tests.e2e.airflow_api import (  # noqa: E402
     AirflowAPI,
     accurate_sandbox_url,
@@ -52,13 +55,13 @@ from tests.e2e.airflow_api import (  # noqa: E402
 
 SALES = "iseller_sales_to_accurate"
 FLOOR = "bench_floor"
-SETTINGS_KEY = "iseller_accurate_settings"
 #: Seconds after the last order that the bench waits for invoices; one never seen counts as this.
 WAIT_LIMIT_S = 300
 
 
 def ts(value: str | None) -> float | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+    """An API timestamp as epoch seconds; None when the API gave none."""
+    return parse_iso(value).timestamp() if value else None
 
 
 def skipped(reason: str) -> None:
@@ -94,15 +97,32 @@ def invoices() -> set[str]:
 
 def wait_success(api: AirflowAPI, dag_id: str, run_id: str, timeout: float) -> float:
     """Poll every 0.2 s until the run succeeded; the time.time() it was seen so."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = api.dag_run(dag_id, run_id)["state"]
-        if state == "success":
-            return time.time()
-        if state == "failed":
-            raise SystemExit(f"{dag_id} run {run_id} failed: {api.task_states(dag_id, run_id)}")
-        time.sleep(0.2)
-    raise SystemExit(f"{dag_id} run {run_id} not finished after {timeout} s")
+    try:
+        state = api.wait_for_run(dag_id, run_id, timeout=timeout, poll=0.2)
+    except TimeoutError as exc:
+        raise SystemExit(str(exc)) from None
+    if state == "failed":
+        raise SystemExit(f"{dag_id} run {run_id} failed: {api.task_states(dag_id, run_id)}")
+    return time.time()
+
+
+def run_steps(run: dict[str, Any], tis: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Seconds between a sales run's moments (queued, started, extract and load start / end), by step;
+    a step whose timestamps the API did not give is left out."""
+    extract, load = tis.get("extract", {}), tis.get("load", {})
+    points = {
+        "run queued -> run start": (run.get("queued_at"), run.get("start_date")),
+        "run start -> extract start": (run.get("start_date"), extract.get("start_date")),
+        "extract": (extract.get("start_date"), extract.get("end_date")),
+        "extract end -> load start": (extract.get("end_date"), load.get("start_date")),
+        "load": (load.get("start_date"), load.get("end_date")),
+    }
+    steps = {}
+    for name, (a, b) in points.items():
+        first, then = ts(a), ts(b)
+        if first is not None and then is not None:
+            steps[name] = then - first
+    return steps
 
 
 def floor_by_rest(api: AirflowAPI, repeats: int = 3) -> list[float]:
@@ -141,15 +161,8 @@ def shift_close(api: AirflowAPI, orders: int) -> dict[str, Any]:
     documents = documents_of_run(run_id)
     tis = {ti["task_id"]: ti for ti in api.task_instances(SALES, run_id)}
     run = api.dag_run(SALES, run_id)
-    steps = {
-        "close -> run queued": (ts(run.get("queued_at")) or began) - began,
-        "run queued -> extract start": (ts(tis["extract"]["start_date"]) or 0)
-        - (ts(run.get("queued_at")) or 0),
-        "extract": tis["extract"].get("duration"),
-        "extract end -> load start": (ts(tis["load"]["start_date"]) or 0)
-        - (ts(tis["extract"]["end_date"]) or 0),
-        "load": tis["load"].get("duration"),
-    }
+    queued = ts(run.get("queued_at"))
+    steps = {**({"close -> run queued": queued - began} if queued is not None else {}), **run_steps(run, tis)}
     print(f"shift close: {orders} orders, {documents} documents in {took:.1f} s; floor runs {floor}")
     print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items() if v is not None))
     return {"orders": orders, "documents": documents, "seconds": took, "floor_seconds": floor, "steps": steps}
@@ -170,11 +183,11 @@ def documents_of_run(run_id: str) -> int:
 
 
 def set_mode(api: AirflowAPI, original: dict[str, Any], mode: str, want_asset: bool) -> None:
-    api.set_variable(SETTINGS_KEY, {**original, "sales_sync_mode": mode})
+    api.set_variable(SETTINGS_VARIABLE, {**original, "sales_sync_mode": mode})
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         details = api.call("GET", f"/api/v2/dags/{SALES}/details")
-        has_asset = "iseller_order_notifications" in json.dumps(details.get("asset_expression") or {})
+        has_asset = ISELLER_ORDERS.name in json.dumps(details.get("asset_expression") or {})
         if has_asset == want_asset:
             return
         time.sleep(2)
@@ -260,23 +273,13 @@ def sales_steps(api: AirflowAPI, since: float) -> dict[str, float]:
         tis = {ti["task_id"]: ti for ti in api.task_instances(SALES, run["dag_run_id"])}
         if "extract" not in tis or "load" not in tis:
             continue
-        points = {
-            "last asset event -> run queued": (
-                max((s for s in stamps if s), default=None),
-                ts(run.get("queued_at")),
-            ),
-            "run queued -> run start": (ts(run.get("queued_at")), ts(run.get("start_date"))),
-            "run start -> extract start": (ts(run.get("start_date")), ts(tis["extract"].get("start_date"))),
-            "extract": (ts(tis["extract"].get("start_date")), ts(tis["extract"].get("end_date"))),
-            "extract end -> load start": (
-                ts(tis["extract"].get("end_date")),
-                ts(tis["load"].get("start_date")),
-            ),
-            "load": (ts(tis["load"].get("start_date")), ts(tis["load"].get("end_date"))),
-        }
-        for name, (a, b) in points.items():
-            if a is not None and b is not None:
-                parts.setdefault(name, []).append(b - a)
+        last_event = max((s for s in stamps if s), default=None)
+        queued = ts(run.get("queued_at"))
+        steps = run_steps(run, tis)
+        if last_event is not None and queued is not None:
+            steps = {"last asset event -> run queued": queued - last_event, **steps}
+        for name, took in steps.items():
+            parts.setdefault(name, []).append(took)
     medians = {k: round(statistics.median(v), 2) for k, v in parts.items()}
     print("  sales runs, medians: " + ", ".join(f"{k} {v} s" for k, v in medians.items()))
     return medians
@@ -295,13 +298,13 @@ def main() -> None:
         return
     api = AirflowAPI()
     api.login()
-    known = {d["dag_id"] for d in api.call("GET", "/api/v2/dags", params={"limit": 100})["dags"]}
+    known = {d["dag_id"] for d in api.dags()}
     if FLOOR not in known or SALES not in known:
         skipped(f"DAG {FLOOR} not loaded: start the stack after `. bench/stack-env.sh`")
         return
     api.unpause(SALES)
     api.unpause(FLOOR)
-    original = api.get_variable(SETTINGS_KEY, deserialize_json=True) or {}
+    original = api.get_variable(SETTINGS_VARIABLE, deserialize_json=True) or {}
     figures: list[Figure] = []
     shift = shift_close(api, args.shift_orders)
     floor_s = statistics.median(shift["floor_seconds"])
@@ -322,7 +325,7 @@ def main() -> None:
         set_mode(api, original, "realtime", want_asset=True)
         rt = realtime(api, args.orders)
     finally:
-        api.set_variable(SETTINGS_KEY, original)
+        api.set_variable(SETTINGS_VARIABLE, original)
     # an invoice never seen counts as the wait limit (300 s), not as absent: the p95 must show it
     lat = list(rt["latencies"].values()) + [float(WAIT_LIMIT_S)] * len(rt["missing"])
     flo = list(rt["floor"].values())

@@ -10,8 +10,8 @@ sandboxes on free ports, creates the orders in the iSeller sandbox, then:
    ledger) and the ``load`` task's work (post invoices, receipts and customers in bulk, exactly once),
    each in its own process like an Airflow task, timing both and reading their peak memory.
 
-Prints documents per second through the pipeline, the ratio to the baseline (target >= 70%), and
-the peak RSS of each task process (target < 1 GiB).
+Prints documents per second through the pipeline, the ratio to the baseline (goal >= 0.97x), and
+the peak RSS of each task process (goal <= 512 MiB at 100,000 orders).
 
 Run: ``python bench/bench_sales_sync.py [--orders 10000]`` from the repository root (default
 ``$BENCH_ORDERS`` or 2,000; the goals of issue 13 are stated for 10,000 orders, memory at 100,000).
@@ -225,6 +225,7 @@ def main() -> None:
         documents = load["posted"] + load["confirmed"]
         pipeline_seconds = extract["seconds"] + load["seconds"]
         rate = documents / pipeline_seconds
+        load_rate = documents / load["seconds"]
         rows = [
             ("orders", f"{args.orders:,}"),
             ("documents posted (invoices, receipts, customers)", f"{documents:,}"),
@@ -240,15 +241,14 @@ def main() -> None:
                 f"{base_rate:,.0f} documents/s ({base_docs:,} documents)",
             ),
             ("nominal Accurate limit", "800 documents/s (8 requests/s x 100)"),
-            ("ratio pipeline / baseline", f"{rate / base_rate:.0%} (target >= 70%)"),
-            ("ratio load phase only / baseline", f"{documents / load['seconds'] / base_rate:.0%}"),
+            ("ratio pipeline / baseline", f"{rate / base_rate:.0%} (goal >= 97%)"),
+            ("ratio load phase only / baseline", f"{load_rate / base_rate:.0%}"),
         ]
         width = max(len(name) for name, _ in rows)
         print("\nSales sync benchmark")
         for name, value in rows:
             print(f"  {name:<{width}}  {value}")
 
-        load_rate = documents / load["seconds"]
         name = "big day"
         size = f"{args.orders:,} orders"
         memory_note = "goal is for 100,000 orders" if args.orders < 100_000 else "at the goal's size"

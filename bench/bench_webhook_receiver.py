@@ -44,6 +44,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,16 +52,11 @@ from urllib.parse import urlsplit
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench._report import Figure, emit, env_int  # noqa: E402
+from bench._report import Figure, emit, env_int, percentile  # noqa: E402
+from tests.e2e.airflow_api import airflow_base_url, stack_is_up  # noqa: E402
 
-
-def stack_is_up(base_url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{base_url}/api/v2/monitor/health", timeout=3).status_code == 200
-    except httpx.HTTPError:
-        return False
+#: The webhook token of the standalone receiver (its Accurate connection's ``webhook_token``).
+STANDALONE_TOKEN = "bench-token-123"
 
 
 def delivery(run: str, index: int) -> bytes:
@@ -84,6 +80,40 @@ def delivery(run: str, index: int) -> bytes:
     ).encode()
 
 
+def fan_out(n_threads: int, n_items: int, work: Callable[[Callable[[], int | None]], None]) -> float:
+    """Run ``work(take)`` in ``n_threads`` threads; wall seconds from their common start to the last end.
+
+    ``take()`` hands out the indexes ``0 .. n_items - 1``, each once, then None. A thread's first
+    ``take()`` waits until every thread has made its own (so setup before it, such as opening a
+    connection, is not timed); the clock starts then.
+    """
+    lock = threading.Lock()
+    cursor = iter(range(n_items))
+    gate = threading.Barrier(n_threads + 1)
+
+    def thread_main() -> None:
+        started = False
+
+        def take() -> int | None:
+            nonlocal started
+            if not started:
+                started = True
+                gate.wait()
+            with lock:
+                return next(cursor, None)
+
+        work(take)
+
+    threads = [threading.Thread(target=thread_main) for _ in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began
+
+
 def send_all(
     url: str, bodies: list[bytes], senders: int, acked: list[int] | None = None
 ) -> tuple[list[float], list[int], float]:
@@ -96,16 +126,12 @@ def send_all(
     latencies: list[float] = []
     statuses: list[int] = []
     lock = threading.Lock()
-    cursor = iter(range(len(bodies)))
-    start_gate = threading.Barrier(senders + 1)
 
-    def sender() -> None:
+    def sender(take: Callable[[], int | None]) -> None:
         conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
         mine: list[tuple[float, int]] = []
-        start_gate.wait()
         while True:
-            with lock:
-                index = next(cursor, None)
+            index = take()
             if index is None:
                 break
             began = time.perf_counter()
@@ -128,19 +154,8 @@ def send_all(
                 latencies.append(took)
                 statuses.append(status)
 
-    threads = [threading.Thread(target=sender) for _ in range(senders)]
-    for thread in threads:
-        thread.start()
-    start_gate.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return latencies, statuses, time.perf_counter() - began
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+    wall = fan_out(senders, len(bodies), sender)
+    return latencies, statuses, wall
 
 
 BARE_INSERT_SQL = """
@@ -159,16 +174,12 @@ def bare_inserts(dsn: str, deliveries: int, senders: int) -> dict[str, Any]:
     bodies = [json.loads(delivery(run, i))[0] for i in range(deliveries)]
     latencies: list[float] = []
     lock = threading.Lock()
-    cursor = iter(range(deliveries))
-    gate = threading.Barrier(senders + 1)
 
-    def inserter() -> None:
+    def inserter(take: Callable[[], int | None]) -> None:
         mine: list[float] = []
         with psycopg.connect(dsn, autocommit=True) as conn:
-            gate.wait()
             while True:
-                with lock:
-                    index = next(cursor, None)
+                index = take()
                 if index is None:
                     break
                 event = bodies[index]
@@ -189,14 +200,7 @@ def bare_inserts(dsn: str, deliveries: int, senders: int) -> dict[str, Any]:
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=inserter) for _ in range(senders)]
-    for thread in threads:
-        thread.start()
-    gate.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
+    wall = fan_out(senders, deliveries, inserter)
     stored = count_rows(dsn, run, delete=True)
     result = {
         "inserts": deliveries,
@@ -299,13 +303,17 @@ def run_against(
 def bench_stack(args: argparse.Namespace) -> dict[str, Any]:
     from include.iseller_accurate.ledger import dsn_from_connection
 
-    port = os.environ.get("AIRFLOW_PORT", "8080")
+    base = airflow_base_url()
     token = os.environ.get("ACCURATE_WEBHOOK_TOKEN", "demo-webhook-token")
-    url = f"http://127.0.0.1:{port}/integrations/accurate/webhook?token={token}"
-    label = f"Airflow API server at 127.0.0.1:{port} ({os.environ.get('AIRFLOW__API__WORKERS', '1')} worker)"
+    url = f"{base}/integrations/accurate/webhook?token={token}"
+    workers = os.environ.get("AIRFLOW__API__WORKERS", "1")
+    label = f"Airflow API server at {urlsplit(base).netloc} ({workers} worker)"
     pid_file = Path(os.environ.get("SYNC_RUN_DIR", REPO_ROOT / ".local" / "run")) / "api-server.pid"
     pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
-    return run_against(url, dsn_from_connection(), args, label, args.keep, pid)
+    dsn = dsn_from_connection()
+    result = run_against(url, dsn, args, label, args.keep, pid)
+    result["baseline"] = bare_inserts(dsn, args.deliveries, args.senders)
+    return result
 
 
 def standalone_app() -> Any:
@@ -346,7 +354,7 @@ def start_standalone(server_pg: Any) -> tuple[Any, int]:
                 {
                     "conn_type": "http",
                     "host": "http://127.0.0.1:9",
-                    "extra": {"webhook_token": "bench-token-123"},
+                    "extra": {"webhook_token": STANDALONE_TOKEN},
                 }
             ),
         }
@@ -393,9 +401,6 @@ def start_standalone(server_pg: Any) -> tuple[Any, int]:
             process.kill()
             process.wait(15)
         raise
-
-
-STANDALONE_TOKEN = "bench-token-123"
 
 
 def bench_standalone(args: argparse.Namespace) -> dict[str, Any]:
@@ -477,13 +482,9 @@ def main() -> None:
     args = parser.parse_args()
     target = args.target
     if target == "auto":
-        base = f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}"
-        target = "stack" if stack_is_up(base) else "standalone"
+        target = "stack" if stack_is_up(timeout=3) is None else "standalone"
     if target == "stack":
         result = bench_stack(args)
-        from include.iseller_accurate.ledger import dsn_from_connection
-
-        result["baseline"] = bare_inserts(dsn_from_connection(), args.deliveries, args.senders)
     else:
         result = bench_standalone(args)
     killed = kill_check(args)

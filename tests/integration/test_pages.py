@@ -16,21 +16,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import jwt
 import psycopg
 import pytest
 import respx
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from include.iseller_accurate.ledger import connect, migrate
-from include.iseller_accurate.settings import SyncSettings
 from include.iseller_accurate.web import listing, pages, shared
+from tests import pages_app
+from tests.pages_app import SALES_DAG, TRANSFERS_DAG, WEBHOOK_DAG
+from tests.pages_app import AuthManager as _AuthManager  # noqa: F401  (test_preflight_page, test_reconciliation_page)
+from tests.pages_app import User as _User  # noqa: F401
 
 ROWS = 100_000
-SALES_DAG = "iseller_sales_to_accurate"
-TRANSFERS_DAG = "iseller_transfers_to_accurate"
-WEBHOOK_DAG = "accurate_webhooks_to_iseller"
 AIRFLOW = "http://airflow.test"
 ANSWER_BUDGET_S = 1.0
 
@@ -45,123 +43,19 @@ def big_ledger(pg_server_dsn: str) -> Iterator[str]:
     try:
         with connect(dsn, autocommit=True) as conn:
             migrate(conn)
-            _fill(conn)
+            pages_app.fill(conn, ROWS)
         yield dsn
     finally:
         with psycopg.connect(pg_server_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _fill(conn: Any) -> None:
-    # Deterministic mix: mostly synced, some failed / blocked / pending / skipped, four outlets,
-    # five data types, a year of dates; every 10th document belongs to the transfers DAG.
-    conn.execute(
-        """
-        INSERT INTO sync.documents (data_type, source_id, source_key, source_number, outlet_id, source_date,
-            target_module, target_number, status, reason, attempts, last_attempt_at, dag_id, run_id, task_id,
-            map_index, try_number)
-        SELECT (ARRAY['sales_invoice', 'sales_receipt', 'sales_return', 'transfer_out', 'stock_opname'])
-                   [1 + g %% 5],
-               'src-' || g, 'key-' || g, '#OUT' || (g %% 4) || '-' || g, 'outlet-' || (g %% 4),
-               timestamptz '2026-01-01 00:00+00' + (g * interval '5 minutes'),
-               'sales-invoice', 'SI/OUT' || (g %% 4) || '-' || g,
-               CASE WHEN g %% 97 = 0 THEN 'failed' WHEN g %% 89 = 0 THEN 'blocked'
-                    WHEN g %% 83 = 0 THEN 'pending' WHEN g %% 79 = 0 THEN 'skipped' ELSE 'synced' END,
-               CASE WHEN g %% 97 = 0 THEN 'Barang BRG-' || g || ' tidak ditemukan'
-                    WHEN g %% 89 = 0 THEN 'waits for sales invoice SI/OUT-' || g END,
-               1 + g %% 3,
-               timestamptz '2026-01-01 00:00+00' + (g * interval '5 minutes') + interval '1 minute',
-               CASE WHEN g %% 10 = 0 THEN %(transfers)s ELSE %(sales)s END,
-               'scheduled__' || (g / 100), 'load', -1, 1
-        FROM generate_series(1, %(rows)s) AS g
-        """,
-        {"rows": ROWS, "sales": SALES_DAG, "transfers": TRANSFERS_DAG},
-    )
-    conn.execute(
-        "INSERT INTO sync.run_documents (dag_id, run_id, document_id)"
-        " SELECT dag_id, run_id, id FROM sync.documents"
-    )
-    conn.execute(
-        """
-        INSERT INTO sync.webhook_events (uuid, event_type, payload, accurate_number, action, received_at,
-            status, reason, attempts, last_attempt_at, dag_id, run_id, task_id, map_index, try_number)
-        SELECT 'uuid-' || g, (ARRAY['RECEIVE_ITEM', 'PURCHASE_INVOICE', 'PURCHASE_RETURN'])[1 + g %% 3],
-               '{}'::jsonb,
-               'RI.2026.' || g, 'WRITE', timestamptz '2026-01-01 00:00+00' + (g * interval '5 minutes'),
-               CASE WHEN g %% 101 = 0 THEN 'failed' WHEN g %% 7 = 0 THEN 'ignored' ELSE 'done' END,
-               CASE WHEN g %% 101 = 0 THEN 'Produk tanpa SKU di iSeller' END, 1, now(),
-               CASE WHEN g %% 50 = 0 THEN NULL ELSE %(dag)s END,
-               CASE WHEN g %% 50 = 0 THEN NULL ELSE 'asset_triggered__' || (g / 100) END,
-               CASE WHEN g %% 50 = 0 THEN NULL ELSE 'process_events' END, -1, 1
-        FROM generate_series(1, %(rows)s) AS g
-        """,
-        {"rows": ROWS, "dag": WEBHOOK_DAG},
-    )
-    conn.execute("ANALYZE sync.documents")
-    conn.execute("ANALYZE sync.webhook_events")
-
-
-# -- Airflow's auth in front, a stand-in auth manager behind ---------------------------------------
-class _User:
-    def __init__(self, name: str, dags: set[str] | None) -> None:
-        self.name, self.dags = name, dags
-
-    def get_name(self) -> str:
-        return self.name
-
-    def get_id(self) -> str:
-        return self.name
-
-
-class _AuthManager:
-    """Tokens ``tok-<user>``; ``dags`` per user (None = every DAG)."""
-
-    all_dags = {SALES_DAG, TRANSFERS_DAG, WEBHOOK_DAG}
-
-    def __init__(self) -> None:
-        self.users = {
-            "admin": _User("admin", None),
-            "transfers": _User("transfers", {TRANSFERS_DAG}),
-            "nobody": _User("nobody", set()),
-        }
-
-    async def get_user_from_token(self, token: str) -> _User:
-        name = token.removeprefix("tok-")
-        if not token.startswith("tok-") or name not in self.users:
-            raise jwt.InvalidTokenError("bad token")
-        return self.users[name]
-
-    def get_authorized_dag_ids(self, *, user: _User, method: str = "GET", **_: Any) -> set[str]:
-        return set(self.all_dags) if user.dags is None else set(user.dags)
-
-    def is_authorized_dag(
-        self, *, method: str, user: _User, access_entity: Any = None, details: Any = None
-    ) -> bool:
-        return user.dags is None or (details is not None and details.id in user.dags)
-
-    def get_url_login(self, **kwargs: Any) -> str:
-        return f"/auth/login?next={kwargs.get('next_url', '')}"
-
-
+# Airflow's auth in front, a stand-in auth manager behind (tests/pages_app.py)
 @pytest.fixture
 def client(big_ledger: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    import airflow.api_fastapi.app as airflow_app
-    import airflow.api_fastapi.core_api.security as security
-
-    manager = _AuthManager()
-    monkeypatch.setattr(security, "get_auth_manager", lambda: manager)
-    monkeypatch.setattr(airflow_app, "get_auth_manager", lambda: manager)
-    monkeypatch.setattr(shared, "dsn_from_connection", lambda *a, **k: big_ledger)
-    settings = SyncSettings.model_validate(
-        {"outlets": {f"outlet-{i}": {"name": f"Toko {i}", "branch": "B", "warehouse": "W"} for i in range(4)}}
-    )
-    monkeypatch.setattr(shared, "settings", lambda: (settings, None))
+    pages_app.install(big_ledger, monkeypatch.setattr)
     monkeypatch.setattr(shared, "airflow_api_url", lambda request: AIRFLOW)
-    sub = FastAPI()
-    sub.include_router(pages.router)
-    root = FastAPI()
-    root.mount("/integrations", sub)
-    with TestClient(root, follow_redirects=False) as test_client:
+    with TestClient(pages_app.app(), follow_redirects=False) as test_client:
         yield test_client
 
 
