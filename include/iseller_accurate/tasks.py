@@ -103,14 +103,15 @@ def iseller_client(settings: SyncSettings | None = None) -> Any:
     return IsellerHook(shop_tz=settings.tz if settings is not None else None)
 
 
-def accurate_client() -> Any:
+def accurate_client(dsn: str | None = None) -> Any:
     """The Accurate client, its requests spaced by the limiter shared with every other task.
 
-    The limiter's database is the ``sync_db`` connection with its TLS extras (``sslmode`` ...).
+    The limiter's database is ``dsn`` (a task that also opens the ledger reads the ``sync_db``
+    connection once and passes it), else the ``sync_db`` connection, its extras (``sslmode`` ...) kept.
     """
     from include.iseller_accurate.clients import AccurateHook, PostgresRateLimiter
 
-    return AccurateHook(rate_limiter=PostgresRateLimiter.from_airflow_connection())
+    return AccurateHook(rate_limiter=PostgresRateLimiter(dsn or dsn_from_connection()))
 
 
 def end_task(failure: SyncFailed) -> NoReturn:
@@ -160,9 +161,10 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         """Post the run's open documents to Accurate; fail when any is not synced (refresh = clear)."""
         settings = check_run(context)
         stream = stream_factory()
-        iseller, accurate = iseller_client(settings), accurate_client()
+        dsn = dsn_from_connection()
+        iseller, accurate = iseller_client(settings), accurate_client(dsn)
         run = run_ref(context)
-        with Ledger.open(dsn_from_connection()) as ledger:
+        with Ledger.open(dsn) as ledger:
             loader = Loader(ledger, accurate, run, refresh=_refresher(stream, settings, iseller, ledger, run))
             report = loader.load_run()
         log.info("%s", report.summary())
@@ -204,8 +206,9 @@ def run_webhook_events(context: dict[str, Any]) -> dict[str, Any]:
 
     settings = check_run(context)  # an invalid settings Variable or conf fails at once, naming the key
     run = run_ref(context)
-    accurate, iseller = accurate_client(), iseller_client(settings)
-    with WebhookEventLedger.open() as ledger:
+    dsn = dsn_from_connection()
+    accurate, iseller = accurate_client(dsn), iseller_client(settings)
+    with WebhookEventLedger.open(dsn) as ledger:
         try:
             return process_run(ledger, WebhookProcessor(ledger, accurate, iseller, settings, run), run)
         except SyncFailed as failure:
@@ -219,8 +222,9 @@ def run_renewal() -> dict[str, Any]:
     from include.iseller_accurate.purchases.maintenance import renew_subscription
     from include.iseller_accurate.purchases.store import WebhookEventLedger
 
-    accurate = accurate_client()
-    with WebhookEventLedger.open() as ledger:
+    dsn = dsn_from_connection()
+    accurate = accurate_client(dsn)
+    with WebhookEventLedger.open(dsn) as ledger:
         result = renew_subscription(accurate, ledger)
     log.info(
         "Accurate webhook subscription renewed; it now expires %s (Accurate's time)", result["expires_text"]
@@ -244,8 +248,9 @@ def run_catch_up(context: dict[str, Any]) -> dict[str, Any]:
     if bool(params.get("window_start")) != bool(params.get("window_end")):
         raise ValueError("give both window_start and window_end, or neither")
     explicit = bool(params.get("window_start"))
-    accurate = accurate_client()
-    with WebhookEventLedger.open() as ledger:
+    dsn = dsn_from_connection()
+    accurate = accurate_client(dsn)
+    with WebhookEventLedger.open(dsn) as ledger:
         start, end = history_window(
             history_cursor(ledger.conn),
             run_time(context),

@@ -188,23 +188,11 @@ class PostgresRateLimiter(RateLimiter):
 
     @classmethod
     def from_airflow_connection(cls, conn_id: str = "sync_db", **kwargs: Any) -> PostgresRateLimiter:
-        """Build a limiter on the database of an Airflow Postgres connection (default ``sync_db``)."""
-        from airflow.sdk import BaseHook
+        """Build a limiter on the database of an Airflow Postgres connection (default ``sync_db``),
+        connected the way the ledger connects: every libpq extra (``sslmode`` ...) kept."""
+        from include.iseller_accurate.sync_db import dsn_from_connection
 
-        conn = BaseHook.get_connection(conn_id)
-        params: dict[str, Any] = {
-            "host": conn.host,
-            "port": conn.port,
-            "dbname": conn.schema,
-            "user": conn.login,
-            "password": conn.password,
-        }
-        extra = conn.extra_dejson
-        for key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout"):
-            if extra.get(key) is not None:
-                params[key] = extra[key]
-        dsn = psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v not in (None, "")})
-        return cls(dsn, **kwargs)
+        return cls(dsn_from_connection(conn_id), **kwargs)
 
     def __repr__(self) -> str:  # never show the DSN: it may hold a password
         return (

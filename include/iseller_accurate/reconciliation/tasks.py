@@ -91,8 +91,9 @@ def reconciliation_tasks() -> None:
         if not ids:
             return {"reopened": 0}
         run = run_ref(context)
-        accurate = accurate_client()
-        with Ledger.open(dsn_from_connection()) as ledger:
+        dsn = dsn_from_connection()
+        accurate = accurate_client(dsn)
+        with Ledger.open(dsn) as ledger:
             outcome, report = recon.repost_and_load(ledger, accurate, ids, run)
             for refusal in outcome["refused"]:
                 log.warning("Not re-posted: %s", refusal)
@@ -117,9 +118,10 @@ def reconciliation_tasks() -> None:
             log.warning("No outlet is mapped in the settings: nothing to reconcile")
             return {"days": 0}
         run = run_ref(context)
-        with Ledger.open(dsn_from_connection()) as ledger:
-            iseller = iseller_client(settings)
-            outcome = recon.reconcile_sales(settings, ledger, iseller, accurate_client(), days, outlets, run)
+        dsn = dsn_from_connection()
+        with Ledger.open(dsn) as ledger:
+            iseller, accurate = iseller_client(settings), accurate_client(dsn)
+            outcome = recon.reconcile_sales(settings, ledger, iseller, accurate, days, outlets, run)
             alerted = recon.send_red_day_alerts(ledger, outcome, settings)
         summary = {**outcome.summary(), "alerted": alerted}
         for day in outcome.red:
@@ -144,8 +146,9 @@ def reconciliation_tasks() -> None:
         settings = require_settings()
         outlets = recon.outlets_of(settings, params.get("outlet_ids"))
         checked_on = run_time(context).astimezone(settings.tz).date()
-        with Ledger.open(dsn_from_connection()) as ledger:
-            iseller, accurate = iseller_client(settings), accurate_client()
+        dsn = dsn_from_connection()
+        with Ledger.open(dsn) as ledger:
+            iseller, accurate = iseller_client(settings), accurate_client(dsn)
             results = recon.check_outlet_stock(settings, ledger, iseller, accurate, outlets, checked_on)
         for result in results:
             for diff in result.differences:
