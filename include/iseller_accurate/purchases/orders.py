@@ -348,11 +348,8 @@ class PurchaseOrders:
                 result.cancelled.append(row.reference_code)
         if new_outlets:
             supplier = supplier_name(document) if document is not None else None
-            codes = next_codes(
-                reference_base(PURCHASE_ORDER, number),
-                self.events.codes_taken(reference_base(PURCHASE_ORDER, number)),
-                len(new_outlets),
-            )
+            base = reference_base(PURCHASE_ORDER, number)
+            codes = next_codes(base, self.events.codes_taken(base), len(new_outlets))
             outlet_codes = self.transfers.outlet_codes()
             for code, outlet in zip(codes, sorted(new_outlets, key=lambda o: outlet_codes[o]), strict=True):
                 row = OrderTransfer(

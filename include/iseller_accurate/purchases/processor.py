@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from include.iseller_accurate.ledger import RunRef
@@ -20,6 +21,7 @@ from include.iseller_accurate.pipeline import SyncFailed
 from include.iseller_accurate.purchases.events import document_entries
 from include.iseller_accurate.purchases.mapping import (
     KINDS,
+    PURCHASE_ORDER,
     RECEIVE_ITEM,
     EventOutcome,
     MappingProblem,
@@ -108,20 +110,20 @@ class WebhookProcessor:
     def process(self, event: EventRow) -> EventOutcome:
         """Outcome of one event (nothing is raised for business problems)."""
         kind = KINDS.get(event.event_type)
-        if event.event_type == "PURCHASE_ORDER":
-            orders = document_entries(event.payload)
-            if not orders:
-                return EventOutcome("ignored", "the event names no document")
-            return combine([self.orders.reconcile_event(entry, event.id) for entry in orders])
-        if kind is None:
-            handled = ", ".join(["PURCHASE_ORDER", *KINDS])
+        handle: Callable[[Mapping[str, Any], int | None], EventOutcome]
+        if event.event_type == PURCHASE_ORDER.event_type:
+            handle = self.orders.reconcile_event
+        elif kind is not None:
+            handle = partial(self.reconcile, kind)
+        else:
+            handled = ", ".join([PURCHASE_ORDER.event_type, *KINDS])
             return EventOutcome(
                 "ignored", f"event type {event.event_type} is not synced to iSeller (only {handled})"
             )
         entries = document_entries(event.payload)
         if not entries:
             return EventOutcome("ignored", "the event names no document")
-        return combine([self.reconcile(kind, entry, event.id) for entry in entries])
+        return combine([handle(entry, event.id) for entry in entries])
 
     def reconcile(self, kind: PurchaseKind, entry: Mapping[str, Any], event_id: int | None) -> EventOutcome:
         """Make iSeller hold what one Accurate document holds now."""

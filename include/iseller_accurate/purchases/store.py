@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -150,22 +150,7 @@ class EventRow:
         return f"{self.event_type} {self.accurate_number or self.accurate_id or self.uuid}"
 
 
-_EVENT_COLUMNS = (
-    "id",
-    "uuid",
-    "event_type",
-    "event_timestamp",
-    "received_at",
-    "received_via",
-    "payload",
-    "accurate_id",
-    "accurate_number",
-    "action",
-    "status",
-    "reason",
-    "attempts",
-)
-_EVENT_SELECT = ", ".join(f"e.{name}" for name in _EVENT_COLUMNS)
+_EVENT_SELECT = ", ".join(f"e.{column.name}" for column in fields(EventRow))  # EventRow(**row) reads it
 _OLDEST_FIRST = "ORDER BY COALESCE(e.event_timestamp, e.received_at), e.id"
 
 

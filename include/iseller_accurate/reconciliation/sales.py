@@ -36,7 +36,6 @@ TAX_PERCENT = Decimal(11)
 #: Larger amounts or quantities are not believed (an absurd value from an API reads as unknown).
 MAX_NUMBER = Decimal("1e15")
 #: The statuses of ledger rows that are not in Accurate yet.
-NOT_SYNCED = OPEN
 
 FIXES = {
     "not_synced": "Open Sync Status for this document, repair the reason shown there, then press Refresh.",
@@ -435,7 +434,7 @@ def compare(
             why = f" (it cannot be mapped: {exp.mapped_reason})" if exp.mapped_status == "failed" else ""
             add(exp, "only_in_iseller", f"{what} is in iSeller but the sync never read it{why}")
             continue
-        if row.status in NOT_SYNCED:
+        if row.status in OPEN:
             reason = f": {row.reason}" if row.reason else ""
             add(exp, "not_synced", f"{what} is {row.status} in the sync ledger{reason}", acc)
             continue
