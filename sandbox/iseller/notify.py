@@ -109,6 +109,8 @@ class Notifier:
         self._hook_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._hook_tasks: set[asyncio.Task[None]] = set()
+        #: One HTTP client for the webhooks, per event loop (its pool is reused by every delivery).
+        self._client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 
     def clear_logs(self) -> None:
         """Forget delivery and hook logs, and stop pending hook retries (configuration stays)."""
@@ -165,16 +167,11 @@ class Notifier:
             "success": False,
         }
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.post(
-                    url,
-                    content=body,
-                    headers={
-                        "Content-Type": "application/json",
-                        "Timestamp": timestamp,
-                        "Signature": signature,
-                    },
-                )
+            response = await self._webhook_client().post(
+                url,
+                content=body,
+                headers={"Content-Type": "application/json", "Timestamp": timestamp, "Signature": signature},
+            )
             record["status_code"] = response.status_code
             record["success"] = response.is_success
         except httpx.HTTPError as error:
@@ -186,6 +183,12 @@ class Notifier:
         for task in list(self._hook_tasks):
             task.cancel()
 
+    def _webhook_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client[0] is not loop or self._client[1].is_closed:
+            self._client = (loop, httpx.AsyncClient(timeout=self.timeout))
+        return self._client[1]
+
     async def stop(self) -> None:
         """Cancel the pending deliveries and retries (on shutdown, so a stop never hangs)."""
         tasks = list(self._tasks) + list(self._hook_tasks)
@@ -193,6 +196,9 @@ class Notifier:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None and self._client[0] is asyncio.get_running_loop():
+            await self._client[1].aclose()
+        self._client = None
 
     # ----------------------------------------------------------------- shift-close hook
     async def shift_closed(self, conf: dict[str, Any]) -> dict[str, Any] | None:
