@@ -48,6 +48,11 @@ class TableSpec:
     #: run that last touched them.
     run_link_table: str | None = None
 
+    @staticmethod
+    def owned(row: dict[str, Any]) -> bool:
+        """Whether an Airflow task has handled the row (a run to clear for its Refresh)."""
+        return bool(row.get("dag_id") and row.get("run_id"))
+
 
 #: Last columns of both lists: when the row last changed and the task instance that last handled it.
 _OWNER_COLUMNS = ("updated_at", "dag_id", "run_id", "task_id", "map_index", "try_number")

@@ -152,7 +152,7 @@ def present(row: dict[str, Any], spec: TableSpec, settings: SyncSettings) -> dic
     for key, value in row.items():
         out[key] = value.isoformat() if isinstance(value, datetime) else value
     out["status_label"] = _status_label(row["status"])
-    out["refreshable"] = row["status"] in spec.refreshable and bool(row.get("dag_id") and row.get("run_id"))
+    out["refreshable"] = row["status"] in spec.refreshable and spec.owned(row)
     out["ti_url"] = task_instance_path(row)
     out["last_attempt_local"] = _local(row.get("last_attempt_at"), tz)
     if spec is DOCUMENTS:

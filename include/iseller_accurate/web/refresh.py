@@ -102,22 +102,16 @@ def clear_owners(
     failed one (e.g. a document that failed while being mapped is recorded on ``extract``, which
     succeeded), the run's failed task instances are cleared instead: that is what re-attempts them.
     """
-    skipped = [
-        {
-            "id": row["id"],
-            "reason": f"{shared.STATUS_LABELS.get(row['status'], row['status'])}: nothing to refresh",
-        }
-        for row in rows
-        if row["status"] not in spec.refreshable
-    ]
-    unowned = [
-        {"id": row["id"], "reason": "no Airflow task has handled it yet"}
-        for row in rows
-        if row["status"] in spec.refreshable and not (row.get("dag_id") and row.get("run_id"))
-    ]
+    skipped: list[dict[str, Any]] = []
+    unowned: list[dict[str, Any]] = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if row["status"] in spec.refreshable and row.get("dag_id") and row.get("run_id"):
+        if row["status"] not in spec.refreshable:
+            label = shared.STATUS_LABELS.get(row["status"], row["status"])
+            skipped.append({"id": row["id"], "reason": f"{label}: nothing to refresh"})
+        elif not spec.owned(row):
+            unowned.append({"id": row["id"], "reason": "no Airflow task has handled it yet"})
+        else:
             groups[(row["dag_id"], row["run_id"])].append(row)
     with api_client(client) as http:
         runs = [
