@@ -161,7 +161,7 @@ def test_viewer_sees_the_failed_document_but_refresh_is_refused(
     assert listed["rows"][0]["refreshable"] is True
 
     answer = _refresh(viewer, failed_row["id"])
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 403, answer.text
     (run,) = answer.json()["runs"]
     assert run["ok"] is False and run["status_code"] == 403, run
     assert "may not clear" in run["message"]

@@ -266,11 +266,12 @@ def test_refresh_reports_airflows_refusal(client: TestClient) -> None:
         airflow.post(f"{AIRFLOW}/api/v2/dags/{SALES_DAG}/clearTaskInstances").mock(
             return_value=httpx.Response(403, json={"detail": "Forbidden"})
         )
-        result = client.post(
-            f"{API}/refresh", json={"kind": "documents", "ids": [97]}, headers=_auth()
-        ).json()
+        answer = client.post(f"{API}/refresh", json={"kind": "documents", "ids": [97]}, headers=_auth())
+    assert answer.status_code == 403, answer.text  # refused every run asked: the user may clear none
+    result = answer.json()
     assert result["runs"][0]["ok"] is False
     assert "may not clear" in result["runs"][0]["message"]
+    assert result["detail"] == result["runs"][0]["message"]  # what the page shows
 
 
 def test_refresh_only_touches_rows_the_user_may_see(client: TestClient) -> None:

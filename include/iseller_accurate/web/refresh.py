@@ -45,7 +45,21 @@ def refresh(body: RefreshRequest, request: Request, actor: auth.Actor) -> JSONRe
         rows = listing.rows_by_id(conn, spec, body.ids, scope)
     api_url = shared.airflow_api_url(request)
     result = clear_owners(rows, spec, api_url, actor.token, page_name=page_title(spec))
-    return JSONResponse(result)
+    return JSONResponse(result, status_code=refused_status(result))
+
+
+def refused_status(result: dict[str, Any]) -> int:
+    """The HTTP status of a Refresh: 403 when Airflow refused the user every run asked of it.
+
+    A Refresh may touch several DAG runs; it answers 200 with each run's outcome unless the user may
+    clear none of them, the case of a viewer: then 403, with the refusal as ``detail`` (what the page
+    shows) beside the same per-run outcomes.
+    """
+    runs = result["runs"]
+    if runs and all(run.get("status_code") in (401, 403) for run in runs):
+        result["detail"] = runs[0]["message"]
+        return 403
+    return 200
 
 
 def page_title(spec: TableSpec) -> str:
