@@ -3,7 +3,7 @@
 #   make demo    everything (venv, PostgreSQL, sandboxes, Airflow), seeded, DAGs unpaused; Ctrl-C stops it
 #   make test    the same stack, then the whole test suite (junit XML in test-artifacts/)
 #   make up      the demo stack in the background (logs and pid files in .local/); make down stops it
-#   EXECUTOR=celery  the Celery lane of demo/up/test/soak: Redis, WORKERS=2 Celery workers, FAB auth
+#   EXECUTOR=celery  the Celery lane of demo/up/test: Redis, WORKERS=2 Celery workers, FAB auth (soak: local only)
 #   make soak    the stack under a mixed, hostile workload with faults and kills (SOAK_DOCS=2000 SOAK_FAULTS=0.10)
 #   make lint    ruff + mypy          make bench   bench/run_all.py          make clean   local state
 #   make pins    re-resolve requirements*.in into the exact pins of requirements*.txt (docs/dependencies.md)
