@@ -186,6 +186,9 @@ class Order:
     modified_date: datetime | None = None
     #: Hostile values shown instead of the real ones (``POST /_sandbox/orders/{id}/raw``), by field path.
     raw: dict[str, Any] = field(default_factory=dict)
+    #: The ``total_order_amount`` GetOrders reports instead of ``total_amount``
+    #: (``POST /_sandbox/orders/{id}/total-order-amount``); None: the same as ``total_amount``.
+    reported_total_order_amount: Decimal | None = None
 
 
 @dataclass
