@@ -12,6 +12,8 @@ variant. Defaults keep the sandbox's earlier behaviour where the doc is silent o
   limit). The doc's samples use 500.
 - ``date_format``: ``iso`` (default, ``2026-11-16T10:00:00``) or ``space`` (``2026-11-16 10:00:00``,
   as the doc shows them).
+- ``store_info_shape``: ``both`` (default; the sandbox's earlier answer: ``GetStoreInfo``'s fields
+  flat and again inside ``store_info``) or ``wrapped`` (public doc: only inside ``store_info``).
 
 Set them with ``POST /_sandbox/variants`` (``GET`` shows them) or ``create_app(variants=...)``.
 """
@@ -25,6 +27,7 @@ from typing import Any
 TIME_ZONE_SEMANTICS = ("ignored", "shifts")
 PAGE_STARTS = ("1", "0", "1-lenient")
 DATE_FORMATS = ("iso", "space")
+STORE_INFO_SHAPES = ("both", "wrapped")
 #: The methods ``time_zone`` applies to (public doc).
 ZONED_METHODS = ("/api/v2/GetOrders", "/api/v2/GetRegisterShifts")
 
@@ -41,6 +44,7 @@ class Variants:
     page_start: str = "1"
     max_page_size: int = 200
     date_format: str = "iso"
+    store_info_shape: str = "both"
 
     def public(self) -> dict[str, Any]:
         """The switches as JSON."""
@@ -63,6 +67,8 @@ class Variants:
             raise VariantError("max_page_size must be a whole number from 1 to 10000")
         if new["date_format"] not in DATE_FORMATS:
             raise VariantError(f"date_format must be one of {list(DATE_FORMATS)}")
+        if new["store_info_shape"] not in STORE_INFO_SHAPES:
+            raise VariantError(f"store_info_shape must be one of {list(STORE_INFO_SHAPES)}")
         for name, value in new.items():
             setattr(self, name, value)
 

@@ -17,8 +17,8 @@ Assumptions, marked because iSeller does not document them:
   ``POST /_sandbox/orders/{id}/total-order-amount``), ``total_promotion_amount`` 0, ``cashier_id`` and
   ``notes`` null, a line's ``subtotal`` = quantity x price - its discount and
   ``discount_order_amount`` 0 (no order-level discounts); ``fulfillment_status`` uses the doc's
-  vocabulary (``fulfilled``, ``partial``, ``none``): a completed sale is ``fulfilled``, anything else
-  ``none``.
+  vocabulary (``fulfilled``, ``partial``, ``none``): a completed sale is ``fulfilled`` (one seeded
+  sale, partly handed over, is ``partial``), anything else ``none``.
 """
 
 from __future__ import annotations
@@ -37,14 +37,20 @@ INCLUDE_KEYS = {"orderdetails": "order_details", "transactions": "transactions"}
 
 
 def fulfillment_status(order: Order) -> str:
-    """POS orders are handed over at the counter: fulfilled, or cancelled when voided (assumption)."""
+    """POS orders are handed over at the counter: fulfilled, or cancelled when voided (assumption);
+    a sale partly handed over is ``partial``."""
+    if order.fulfillment is not None:
+        return order.fulfillment
     if order.status == "void":
         return "cancelled"
     return "fulfilled" if order.status == "completed" else "unfulfilled"
 
 
 def doc_fulfillment_status(order: Order) -> str:
-    """The public doc's vocabulary: a completed POS sale is handed over, so ``fulfilled``; else ``none``."""
+    """The public doc's vocabulary: a completed POS sale is handed over, so ``fulfilled``; one partly
+    handed over ``partial``; else ``none``."""
+    if order.fulfillment is not None:
+        return order.fulfillment
     return "fulfilled" if order.status == "completed" else "none"
 
 

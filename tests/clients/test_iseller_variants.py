@@ -232,6 +232,23 @@ def test_sandbox_answers_the_public_docs_order_line_product_and_store_info_field
     assert all(o["status"] != "completed" for o in none)
 
 
+@pytest.mark.parametrize("shape", ["both", "wrapped"])
+def test_store_info_is_read_flat_or_wrapped(url: str, hook: IsellerHook, variants: Any, shape: str) -> None:
+    from sandbox.demo_shop import build_demo_shop
+
+    shop = build_demo_shop(42)
+    variants(store_info_shape=shape)
+    answer = _raw(url, "GetStoreInfo")
+    assert ("store_name" in answer) is (shape == "both") and answer["store_info"]["store_name"]
+    info = hook.get_store_info()
+    assert info["store_name"] == shop.store_name
+    assert [(o["outlet_id"], o["outlet_name"], o["name"]) for o in info["active_outlets"]] == [
+        (o.outlet_id, o.name, o.name) for o in shop.outlets
+    ]
+    ok, message = hook.test_connection()
+    assert ok and f"Connected to iSeller store {shop.store_name} at " in message, message
+
+
 def test_variants_refuse_unknown_switches_and_values(url: str, variants: Any) -> None:
     for body in ({"page_start": "2"}, {"time_zone_semantics": "maybe"}, {"colour": 1}, {"max_page_size": 0}):
         response = requests.post(f"{url}/_sandbox/variants", json=body, timeout=10)

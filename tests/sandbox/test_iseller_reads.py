@@ -271,6 +271,22 @@ def test_orders_filter_by_order_id_and_statuses(iseller_api: IsellerApi, shop: D
     }
 
 
+def test_the_seeded_sale_partly_handed_over_is_answered_and_filtered_as_partial(
+    iseller_api: IsellerApi, shop: DemoShop
+) -> None:
+    [partly] = [o for o in shop.orders if o.fulfillment == "partial"]
+    assert partly.status == "completed" and len(partly.lines) > 1
+    [answered] = iseller_api.call(ORDERS, order_id=partly.order_id)["orders"]
+    assert answered["fulfillment_status"] == "partial" and answered["status"] == "completed"
+    [found] = iseller_api.call(ORDERS, fulfillment_status="partial", page_size=200)["orders"]
+    assert found["order_id"] == partly.order_id
+    fulfilled = iseller_api.call(ORDERS, fulfillment_status="fulfilled", page_size=200)["orders"]
+    assert partly.order_id not in {o["order_id"] for o in fulfilled}
+    assert all(o["fulfillment_status"] == "fulfilled" for o in fulfilled)
+    completed = iseller_api.call(ORDERS, status="completed", page_size=200)["orders"]
+    assert len(fulfilled) == len(completed) - 1  # every other completed sale is fulfilled
+
+
 def test_orders_includes_limits_nested_lists(iseller_api: IsellerApi) -> None:
     only_payments = iseller_api.call(ORDERS, includes="Transactions", page_size=3)["orders"]
     assert all("transactions" in o and "order_details" not in o for o in only_payments)
