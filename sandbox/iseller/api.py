@@ -14,8 +14,8 @@ Assumptions (marked in the README too):
 - ``page`` starts at 1; ``page_size`` defaults to 50, at most 200 (a larger one is an error);
   ``count`` is the number of matching records over all pages. The public doc leaves page numbering,
   page size, ``time_zone`` and the date format open: each reading is a switch of
-  :mod:`sandbox.iseller.variants` (defaults: this behaviour, ``time_zone`` ignored, ISO dates,
-  ``GetStoreInfo`` both flat and wrapped).
+  :mod:`sandbox.iseller.variants` (defaults: this paging, ``time_zone`` required and applied as the
+  public doc says, ISO dates, ``GetStoreInfo`` both flat and wrapped).
 - ``*_after`` bounds are inclusive and ``*_before`` bounds exclusive, so consecutive windows never
   overlap or leave gaps.
 - GetOrders: ``register_id`` filters on the register; ``sort`` defaults to ModifiedDate when only

@@ -412,7 +412,7 @@ async def variants(request: Request) -> SandboxJSONResponse:
 
 @router.post("/variants")
 async def set_variants(request: Request) -> SandboxJSONResponse:
-    """Set some switches, e.g. ``{"time_zone_semantics": "shifts", "page_start": "0"}``;
+    """Set some switches, e.g. ``{"time_zone_semantics": "ignored", "page_start": "0"}``;
     ``{"reset": true}`` puts every switch back to its default."""
     state = sandbox_state(request)
     body = await read_body(request)

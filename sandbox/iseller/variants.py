@@ -1,11 +1,13 @@
 """Switches for the places where iSeller's public material is unclear or disagrees.
 
 Each switch plays one reading of the public doc, so the project's client can be tested against every
-variant. Defaults keep the sandbox's earlier behaviour where the doc is silent or ambiguous.
+variant. The default follows the public doc where it is clear (``time_zone_semantics``), else keeps
+the sandbox's earlier behaviour.
 
-- ``time_zone_semantics``: ``ignored`` (default; the sandbox's earlier behaviour, an assumption) or
-  ``shifts`` (public doc: ``time_zone`` is required on GetOrders and GetRegisterShifts, the window is
-  read as wall time at UTC + ``time_zone`` hours and every date answered is written in it).
+- ``time_zone_semantics``: ``shifts`` (default; public doc: ``time_zone`` is required on GetOrders and
+  GetRegisterShifts, the window is read as wall time at UTC + ``time_zone`` hours and every date
+  answered is written in it; ``time_zone`` 0 reads and answers UTC) or ``ignored`` (the sandbox's
+  earlier behaviour, an assumption: ``time_zone`` optional and without effect).
 - ``page_start``: ``1`` (default; page 0 is refused), ``0`` (pages count from 0) or ``1-lenient``
   (pages count from 1 and page 0 is answered as page 1). The doc says only "index of the page".
 - ``max_page_size``: largest ``page_size`` accepted (default 200; a larger one is refused naming the
@@ -24,7 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-TIME_ZONE_SEMANTICS = ("ignored", "shifts")
+TIME_ZONE_SEMANTICS = ("shifts", "ignored")
 PAGE_STARTS = ("1", "0", "1-lenient")
 DATE_FORMATS = ("iso", "space")
 STORE_INFO_SHAPES = ("both", "wrapped")
@@ -40,7 +42,7 @@ class VariantError(ValueError):
 class Variants:
     """The sandbox's current reading of each unclear point of the public doc."""
 
-    time_zone_semantics: str = "ignored"
+    time_zone_semantics: str = "shifts"
     page_start: str = "1"
     max_page_size: int = 200
     date_format: str = "iso"

@@ -82,7 +82,10 @@ def hook(url: str, monkeypatch: pytest.MonkeyPatch, variants: Any) -> Iterator[I
 
 
 def _raw(url: str, method: str, **body: Any) -> dict[str, Any]:
-    """A read in the sandbox's default mode, with plain HTTP (the expected answer)."""
+    """A read in the sandbox's default mode, with plain HTTP (the expected answer): dates in UTC
+    (``time_zone`` 0 where the method requires it)."""
+    if method in ("GetOrders", "GetRegisterShifts"):
+        body.setdefault("time_zone", 0)
     token = requests.post(
         f"{url}/oauth/token",
         data={

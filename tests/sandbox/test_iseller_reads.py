@@ -295,7 +295,13 @@ def test_orders_includes_limits_nested_lists(iseller_api: IsellerApi) -> None:
 
 
 def test_orders_answer_form_bodies_and_get_queries_alike(iseller_api: IsellerApi) -> None:
-    params = {"created_after": "2026-11-18T00:00:00", "page": "2", "page_size": "5", "sort_direction": "desc"}
+    params = {
+        "created_after": "2026-11-18T00:00:00",
+        "page": "2",
+        "page_size": "5",
+        "sort_direction": "desc",
+        "time_zone": "0",  # required on GetOrders (public doc, the sandbox's default)
+    }
     form = iseller_api.http.post(ORDERS, data=params, headers=iseller_api.headers)
     query = iseller_api.http.get(ORDERS, params=params, headers=iseller_api.headers)
     as_json = iseller_api.raw(ORDERS, **params)
