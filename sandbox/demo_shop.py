@@ -186,6 +186,11 @@ class Order:
     modified_date: datetime | None = None
     #: Hostile values shown instead of the real ones (``POST /_sandbox/orders/{id}/raw``), by field path.
     raw: dict[str, Any] = field(default_factory=dict)
+    #: The ``total_order_amount`` GetOrders reports instead of ``total_amount``
+    #: (``POST /_sandbox/orders/{id}/total-order-amount``); None: the same as ``total_amount``.
+    reported_total_order_amount: Decimal | None = None
+    #: ``partial`` for a sale whose goods were only partly handed over (None: the status decides).
+    fulfillment: str | None = None
 
 
 @dataclass
@@ -613,6 +618,13 @@ def build_demo_shop(seed: int = DEFAULT_SEED) -> DemoShop:
         )
     )
     refunded.modified_date = refund_date
+    # A sale partly handed over (one line taken, the rest collected later): fulfillment "partial".
+    # It changes nothing else (no generator draws, same lines, payments and stock).
+    partly = next(
+        (o for o in orders[8:] if o.status == "completed" and o.refund is None and len(o.lines) > 1), None
+    )
+    if partly is not None:
+        partly.fulfillment = "partial"
 
     def transfer_lines(count: int) -> list[TransferLine]:
         return [

@@ -14,7 +14,8 @@ Assumptions (marked in the README too):
 - ``page`` starts at 1; ``page_size`` defaults to 50, at most 200 (a larger one is an error);
   ``count`` is the number of matching records over all pages. The public doc leaves page numbering,
   page size, ``time_zone`` and the date format open: each reading is a switch of
-  :mod:`sandbox.iseller.variants` (defaults: this behaviour, ``time_zone`` ignored, ISO dates).
+  :mod:`sandbox.iseller.variants` (defaults: this paging, ``time_zone`` required and applied as the
+  public doc says, ISO dates, ``GetStoreInfo`` both flat and wrapped).
 - ``*_after`` bounds are inclusive and ``*_before`` bounds exclusive, so consecutive windows never
   overlap or leave gaps.
 - GetOrders: ``register_id`` filters on the register; ``sort`` defaults to ModifiedDate when only
@@ -279,8 +280,12 @@ def get_store_info(state: SandboxState, params: Params) -> dict[str, Any]:
         "time_zone": next(iter(store.outlets.values())).time_zone,
         "active_outlets": outlets,
     }
-    # Public doc: the answer is wrapped in ``store_info``; the flat keys are kept for older readers.
-    return {"status": True, **info, "store_info": {**info, "active_outlets": [dict(o) for o in outlets]}}
+    # Public doc: the answer is wrapped in ``store_info``; the flat keys are kept for older readers
+    # unless the switch ``store_info_shape`` is ``wrapped``.
+    wrapped = {**info, "active_outlets": [dict(o) for o in outlets]}
+    if state.variants.store_info_shape == "wrapped":
+        return {"status": True, "store_info": wrapped}
+    return {"status": True, **info, "store_info": wrapped}
 
 
 def get_outlets(state: SandboxState, params: Params) -> dict[str, Any]:

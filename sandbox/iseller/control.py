@@ -9,7 +9,7 @@ them exists in iSeller. Errors answer HTTP 400 (404 for an unknown id in the pat
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter
@@ -289,6 +289,44 @@ async def set_raw_values(order_id: str, request: Request) -> SandboxJSONResponse
     return SandboxJSONResponse(order_json(state.store, order))
 
 
+#: Largest ``total_order_amount`` the control route takes (15 digits of rupiah before the point).
+MAX_REPORTED_TOTAL = Decimal("999999999999999.99")
+
+
+def _reported_total(body: dict[str, Any]) -> Decimal | None:
+    """The ``total_order_amount`` to report: a decimal string (or JSON number) of money, or null."""
+    if "total_order_amount" not in body:
+        raise SandboxError('total_order_amount is required (a decimal string like "150001.00", or null)')
+    value = body["total_order_amount"]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise SandboxError(f'total_order_amount must be a decimal string like "150001.00", got {value!r}')
+    try:
+        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation:
+        raise SandboxError(f"total_order_amount must be a decimal string, got {value!r}") from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_REPORTED_TOTAL:
+        raise SandboxError(f"total_order_amount must be from 0 to {MAX_REPORTED_TOTAL}, got {value!r}")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise SandboxError(f"total_order_amount has more than 2 decimal places: {value!r}")
+    return amount
+
+
+@router.post("/orders/{order_id}/total-order-amount")
+async def set_reported_total(order_id: str, request: Request) -> SandboxJSONResponse:
+    """``{"total_order_amount": "150001.00"}``: GetOrders reports this total for the order instead of
+    its ``total_amount`` (as a store whose total counts something the lines do not show);
+    ``{"total_order_amount": null}`` reports ``total_amount`` again. Lines, payments, stock and
+    ``modified_date`` stay as they were."""
+    state = sandbox_state(request)
+    body = await read_body(request)
+    order = state.store.order(order_id)
+    order.reported_total_order_amount = _reported_total(body)
+    return SandboxJSONResponse(order_json(state.store, order))
+
+
 @router.post("/orders/{order_id}/void")
 async def void_order(order_id: str, request: Request) -> SandboxJSONResponse:
     """Void a completed order; answers the order and sends the order webhook."""
@@ -374,7 +412,7 @@ async def variants(request: Request) -> SandboxJSONResponse:
 
 @router.post("/variants")
 async def set_variants(request: Request) -> SandboxJSONResponse:
-    """Set some switches, e.g. ``{"time_zone_semantics": "shifts", "page_start": "0"}``;
+    """Set some switches, e.g. ``{"time_zone_semantics": "ignored", "page_start": "0"}``;
     ``{"reset": true}`` puts every switch back to its default."""
     state = sandbox_state(request)
     body = await read_body(request)

@@ -1,17 +1,21 @@
 """Switches for the places where iSeller's public material is unclear or disagrees.
 
 Each switch plays one reading of the public doc, so the project's client can be tested against every
-variant. Defaults keep the sandbox's earlier behaviour where the doc is silent or ambiguous.
+variant. The default follows the public doc where it is clear (``time_zone_semantics``), else keeps
+the sandbox's earlier behaviour.
 
-- ``time_zone_semantics``: ``ignored`` (default; the sandbox's earlier behaviour, an assumption) or
-  ``shifts`` (public doc: ``time_zone`` is required on GetOrders and GetRegisterShifts, the window is
-  read as wall time at UTC + ``time_zone`` hours and every date answered is written in it).
+- ``time_zone_semantics``: ``shifts`` (default; public doc: ``time_zone`` is required on GetOrders and
+  GetRegisterShifts, the window is read as wall time at UTC + ``time_zone`` hours and every date
+  answered is written in it; ``time_zone`` 0 reads and answers UTC) or ``ignored`` (the sandbox's
+  earlier behaviour, an assumption: ``time_zone`` optional and without effect).
 - ``page_start``: ``1`` (default; page 0 is refused), ``0`` (pages count from 0) or ``1-lenient``
   (pages count from 1 and page 0 is answered as page 1). The doc says only "index of the page".
 - ``max_page_size``: largest ``page_size`` accepted (default 200; a larger one is refused naming the
   limit). The doc's samples use 500.
 - ``date_format``: ``iso`` (default, ``2026-11-16T10:00:00``) or ``space`` (``2026-11-16 10:00:00``,
   as the doc shows them).
+- ``store_info_shape``: ``both`` (default; the sandbox's earlier answer: ``GetStoreInfo``'s fields
+  flat and again inside ``store_info``) or ``wrapped`` (public doc: only inside ``store_info``).
 
 Set them with ``POST /_sandbox/variants`` (``GET`` shows them) or ``create_app(variants=...)``.
 """
@@ -22,9 +26,10 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-TIME_ZONE_SEMANTICS = ("ignored", "shifts")
+TIME_ZONE_SEMANTICS = ("shifts", "ignored")
 PAGE_STARTS = ("1", "0", "1-lenient")
 DATE_FORMATS = ("iso", "space")
+STORE_INFO_SHAPES = ("both", "wrapped")
 #: The methods ``time_zone`` applies to (public doc).
 ZONED_METHODS = ("/api/v2/GetOrders", "/api/v2/GetRegisterShifts")
 
@@ -37,10 +42,11 @@ class VariantError(ValueError):
 class Variants:
     """The sandbox's current reading of each unclear point of the public doc."""
 
-    time_zone_semantics: str = "ignored"
+    time_zone_semantics: str = "shifts"
     page_start: str = "1"
     max_page_size: int = 200
     date_format: str = "iso"
+    store_info_shape: str = "both"
 
     def public(self) -> dict[str, Any]:
         """The switches as JSON."""
@@ -63,6 +69,8 @@ class Variants:
             raise VariantError("max_page_size must be a whole number from 1 to 10000")
         if new["date_format"] not in DATE_FORMATS:
             raise VariantError(f"date_format must be one of {list(DATE_FORMATS)}")
+        if new["store_info_shape"] not in STORE_INFO_SHAPES:
+            raise VariantError(f"store_info_shape must be one of {list(STORE_INFO_SHAPES)}")
         for name, value in new.items():
             setattr(self, name, value)
 

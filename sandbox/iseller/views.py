@@ -13,11 +13,12 @@ Assumptions, marked because iSeller does not document them:
 - Customers, transfers and stock takes have no documented read API; their shapes are the
   sandbox's own, in the same style.
 - Public doc fields the demo shop does not model are answered with the values a plain POS sale
-  has: ``total_order_amount`` = ``total_amount``, ``total_promotion_amount`` 0, ``cashier_id`` and
+  has: ``total_order_amount`` = ``total_amount`` (unless set by
+  ``POST /_sandbox/orders/{id}/total-order-amount``), ``total_promotion_amount`` 0, ``cashier_id`` and
   ``notes`` null, a line's ``subtotal`` = quantity x price - its discount and
   ``discount_order_amount`` 0 (no order-level discounts); ``fulfillment_status`` uses the doc's
-  vocabulary (``fulfilled``, ``partial``, ``none``): a completed sale is ``fulfilled``, anything else
-  ``none``.
+  vocabulary (``fulfilled``, ``partial``, ``none``): a completed sale is ``fulfilled`` (one seeded
+  sale, partly handed over, is ``partial``), anything else ``none``.
 """
 
 from __future__ import annotations
@@ -36,14 +37,20 @@ INCLUDE_KEYS = {"orderdetails": "order_details", "transactions": "transactions"}
 
 
 def fulfillment_status(order: Order) -> str:
-    """POS orders are handed over at the counter: fulfilled, or cancelled when voided (assumption)."""
+    """POS orders are handed over at the counter: fulfilled, or cancelled when voided (assumption);
+    a sale partly handed over is ``partial``."""
+    if order.fulfillment is not None:
+        return order.fulfillment
     if order.status == "void":
         return "cancelled"
     return "fulfilled" if order.status == "completed" else "unfulfilled"
 
 
 def doc_fulfillment_status(order: Order) -> str:
-    """The public doc's vocabulary: a completed POS sale is handed over, so ``fulfilled``; else ``none``."""
+    """The public doc's vocabulary: a completed POS sale is handed over, so ``fulfilled``; one partly
+    handed over ``partial``; else ``none``."""
+    if order.fulfillment is not None:
+        return order.fulfillment
     return "fulfilled" if order.status == "completed" else "none"
 
 
@@ -78,7 +85,11 @@ def order_json(store: IsellerStore, order: Order, includes: frozenset[str] | Non
         "total_tax_amount": order.total_tax_amount,
         "rounding_amount": order.rounding_amount,
         "total_amount": order.total_amount,
-        "total_order_amount": order.total_amount,
+        "total_order_amount": (
+            order.total_amount
+            if order.reported_total_order_amount is None
+            else order.reported_total_order_amount
+        ),
         "total_promotion_amount": ZERO_MONEY,
         "fulfillment_status": doc_fulfillment_status(order),
         "cashier_id": None,

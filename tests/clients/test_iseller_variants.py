@@ -82,7 +82,10 @@ def hook(url: str, monkeypatch: pytest.MonkeyPatch, variants: Any) -> Iterator[I
 
 
 def _raw(url: str, method: str, **body: Any) -> dict[str, Any]:
-    """A read in the sandbox's default mode, with plain HTTP (the expected answer)."""
+    """A read in the sandbox's default mode, with plain HTTP (the expected answer): dates in UTC
+    (``time_zone`` 0 where the method requires it)."""
+    if method in ("GetOrders", "GetRegisterShifts"):
+        body.setdefault("time_zone", 0)
     token = requests.post(
         f"{url}/oauth/token",
         data={
@@ -230,6 +233,23 @@ def test_sandbox_answers_the_public_docs_order_line_product_and_store_info_field
     assert info["store_name"] and all(o["outlet_name"] for o in info["active_outlets"])
     none = _raw(url, "GetOrders", fulfillment_status="none", page_size=200)["orders"]
     assert all(o["status"] != "completed" for o in none)
+
+
+@pytest.mark.parametrize("shape", ["both", "wrapped"])
+def test_store_info_is_read_flat_or_wrapped(url: str, hook: IsellerHook, variants: Any, shape: str) -> None:
+    from sandbox.demo_shop import build_demo_shop
+
+    shop = build_demo_shop(42)
+    variants(store_info_shape=shape)
+    answer = _raw(url, "GetStoreInfo")
+    assert ("store_name" in answer) is (shape == "both") and answer["store_info"]["store_name"]
+    info = hook.get_store_info()
+    assert info["store_name"] == shop.store_name
+    assert [(o["outlet_id"], o["outlet_name"], o["name"]) for o in info["active_outlets"]] == [
+        (o.outlet_id, o.name, o.name) for o in shop.outlets
+    ]
+    ok, message = hook.test_connection()
+    assert ok and f"Connected to iSeller store {shop.store_name} at " in message, message
 
 
 def test_variants_refuse_unknown_switches_and_values(url: str, variants: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sandbox.iseller.variants import ZONED_METHODS
 from tests.sandbox_process import decimal_json, run_sandbox, serve_in_thread, wait_until
 
 CLIENT_ID = "sandbox-client"
@@ -84,7 +85,9 @@ class IsellerApi:
         return {"Authorization": f"Bearer {self.token}"}
 
     def raw(self, path: str, **params: Any) -> httpx.Response:
-        """POST a JSON body to an API method."""
+        """POST a JSON body to an API method (``time_zone`` 0 where iSeller requires it, unless given)."""
+        if path in ZONED_METHODS:
+            params.setdefault("time_zone", 0)
         return self.http.post(path, json=params, headers=self.headers)
 
     def call(self, path: str, **params: Any) -> dict[str, Any]:

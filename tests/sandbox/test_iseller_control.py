@@ -212,6 +212,42 @@ def test_raw_values_make_an_order_hostile_as_get_orders_shows_it(
     api.control("POST", "/_sandbox/orders/nope/raw", expect=404, json={"set": {}})
 
 
+def test_reported_total_order_amount_can_disagree_with_the_lines_and_be_cleared(
+    iseller_fresh: IsellerApi, shop: DemoShop
+) -> None:
+    api = iseller_fresh
+    order = new_order(api, shop)
+    other = new_order(api, shop)
+    route = f"/_sandbox/orders/{order['order_id']}/total-order-amount"
+    assert order["total_order_amount"] == order["total_amount"]
+    answer = api.control("POST", route, json={"total_order_amount": "150001.50"})
+    assert answer["total_order_amount"] == Decimal("150001.50")
+    [served] = api.call(ORDERS, order_id=order["order_id"])["orders"]
+    assert served["total_order_amount"] == Decimal("150001.50")
+    assert '"total_order_amount":150001.50' in api.raw(ORDERS, order_id=order["order_id"]).text  # exact
+    # Everything else is as it was, and only this order reports another total.
+    assert served["total_amount"] == order["total_amount"]
+    assert served["modified_date"] == order["modified_date"]
+    assert served["order_details"] == order["order_details"]
+    [untouched] = api.call(ORDERS, order_id=other["order_id"])["orders"]
+    assert untouched["total_order_amount"] == untouched["total_amount"]
+    # Refusals name the problem and change nothing.
+    for bad in ("abc", "NaN", "Infinity", "-1", "1.001", "1e30", "", True, 1.001, [1], {"a": 1}):
+        refused = api.control("POST", route, expect=400, json={"total_order_amount": bad})
+        assert refused["status"] is False and "total_order_amount" in refused["error_message"]
+    assert api.control("POST", route, expect=400, json={})["status"] is False
+    [still] = api.call(ORDERS, order_id=order["order_id"])["orders"]
+    assert still["total_order_amount"] == Decimal("150001.50")
+    # null clears it; an unknown order is 404; reset clears every reported total.
+    cleared = api.control("POST", route, json={"total_order_amount": None})
+    assert cleared["total_order_amount"] == order["total_amount"]
+    missing = "/_sandbox/orders/nope/total-order-amount"
+    api.control("POST", missing, expect=404, json={"total_order_amount": "1"})
+    api.control("POST", route, json={"total_order_amount": 7})
+    api.control("POST", "/_sandbox/reset", json={"seed": 42})
+    assert api.call(ORDERS, order_id=order["order_id"])["orders"] == []
+
+
 def test_customer_patch_changes_the_id_number_orders_show(iseller_fresh: IsellerApi, shop: DemoShop) -> None:
     api = iseller_fresh
     nameless = next(c for c in shop.customers if c.customer_number is None)

@@ -271,6 +271,22 @@ def test_orders_filter_by_order_id_and_statuses(iseller_api: IsellerApi, shop: D
     }
 
 
+def test_the_seeded_sale_partly_handed_over_is_answered_and_filtered_as_partial(
+    iseller_api: IsellerApi, shop: DemoShop
+) -> None:
+    [partly] = [o for o in shop.orders if o.fulfillment == "partial"]
+    assert partly.status == "completed" and len(partly.lines) > 1
+    [answered] = iseller_api.call(ORDERS, order_id=partly.order_id)["orders"]
+    assert answered["fulfillment_status"] == "partial" and answered["status"] == "completed"
+    [found] = iseller_api.call(ORDERS, fulfillment_status="partial", page_size=200)["orders"]
+    assert found["order_id"] == partly.order_id
+    fulfilled = iseller_api.call(ORDERS, fulfillment_status="fulfilled", page_size=200)["orders"]
+    assert partly.order_id not in {o["order_id"] for o in fulfilled}
+    assert all(o["fulfillment_status"] == "fulfilled" for o in fulfilled)
+    completed = iseller_api.call(ORDERS, status="completed", page_size=200)["orders"]
+    assert len(fulfilled) == len(completed) - 1  # every other completed sale is fulfilled
+
+
 def test_orders_includes_limits_nested_lists(iseller_api: IsellerApi) -> None:
     only_payments = iseller_api.call(ORDERS, includes="Transactions", page_size=3)["orders"]
     assert all("transactions" in o and "order_details" not in o for o in only_payments)
@@ -279,7 +295,13 @@ def test_orders_includes_limits_nested_lists(iseller_api: IsellerApi) -> None:
 
 
 def test_orders_answer_form_bodies_and_get_queries_alike(iseller_api: IsellerApi) -> None:
-    params = {"created_after": "2026-11-18T00:00:00", "page": "2", "page_size": "5", "sort_direction": "desc"}
+    params = {
+        "created_after": "2026-11-18T00:00:00",
+        "page": "2",
+        "page_size": "5",
+        "sort_direction": "desc",
+        "time_zone": "0",  # required on GetOrders (public doc, the sandbox's default)
+    }
     form = iseller_api.http.post(ORDERS, data=params, headers=iseller_api.headers)
     query = iseller_api.http.get(ORDERS, params=params, headers=iseller_api.headers)
     as_json = iseller_api.raw(ORDERS, **params)

@@ -423,8 +423,9 @@ class IsellerHook(_ApiHook[_Settings]):
         return list(self.read("outlets"))
 
     def get_store_info(self) -> dict[str, Any]:
-        """The store's name and ``active_outlets`` (``GetStoreInfo``)."""
-        return next(self.read("store_info"))
+        """The store's ``store_name`` and ``active_outlets`` (``GetStoreInfo``), whichever shape iSeller
+        answers: flat, or wrapped in ``store_info`` (public doc); see :func:`store_info_of`."""
+        return store_info_of(next(self.read("store_info")))
 
     def get_customers(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Customers (an assumed read, see ``READS``)."""
@@ -470,3 +471,26 @@ class IsellerHook(_ApiHook[_Settings]):
         except Exception as exc:
             return False, self._scrub(str(exc))
         return True, f"Connected to iSeller store {info.get('store_name') or '?'} at {token.resource_url}"
+
+
+def store_info_of(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``GetStoreInfo`` answer as one flat dict: the public doc wraps the fields in ``store_info``,
+    older answers have them at the top (both: the wrapped ones win). Each of ``active_outlets`` carries
+    both ``outlet_name`` (public doc) and ``name``, whichever the answer gave."""
+    info = {key: value for key, value in answer.items() if key != "store_info"}
+    wrapped = answer.get("store_info")
+    if isinstance(wrapped, Mapping):
+        info.update(wrapped)
+    outlets = info.get("active_outlets")
+    if isinstance(outlets, list):
+        info["active_outlets"] = [
+            {
+                **outlet,
+                "outlet_name": outlet.get("outlet_name") or outlet.get("name"),
+                "name": outlet.get("name") or outlet.get("outlet_name"),
+            }
+            if isinstance(outlet, Mapping)
+            else outlet
+            for outlet in outlets
+        ]
+    return info
