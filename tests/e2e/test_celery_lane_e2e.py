@@ -46,7 +46,9 @@ DAG_ID = "iseller_sales_to_accurate"
 SHOP = build_demo_shop(42)
 #: Orders of the shift whose worker is killed ("a few thousand").
 KILL_ORDERS = int(os.environ.get("CELERY_LANE_KILL_ORDERS") or 2000)
-#: Orders of the shifts of the other two crash tests.
+#: Orders of the shift whose worker is stopped and started again (its load must still run at the stop).
+STOP_ORDERS = int(os.environ.get("CELERY_LANE_STOP_ORDERS") or 1000)
+#: Orders of the shifts of the other crash tests.
 OTHER_ORDERS = int(os.environ.get("CELERY_LANE_ORDERS") or 600)
 RUN_TIMEOUT = float(os.environ.get("CELERY_LANE_RUN_TIMEOUT") or 1500)
 #: Orders of each shift of the log test (its loads must run long enough to be read while running).
@@ -260,12 +262,12 @@ def test_worker_stopped_for_a_minute_then_continued(
     ends ``success``, ``load`` ends ``success``, every invoice once in Accurate, and the restarted
     worker answers ``celery inspect ping`` under its own name.
     """
-    numbers, shift = _shift_of_orders(iseller_sandbox_url, _register(1), OTHER_ORDERS, seed=8)
+    numbers, shift = _shift_of_orders(iseller_sandbox_url, _register(1), STOP_ORDERS, seed=8)
     run_id = _start_run(airflow, shift)
     ti = _wait_running(airflow, run_id)
     worker = int(WORKER_HOST.match(ti["hostname"]).group(1))  # type: ignore[union-attr]
     service = f"celery-worker{worker}"
-    time.sleep(3)  # into the load: some invoices posted, most not
+    time.sleep(1)  # into the load: some invoices posted, most not
     assert _task(airflow, run_id, "load")["state"] == "running", "the load ended before the stop"
     started_at = time.monotonic()
     stopped = _stack("stop-service", service)
