@@ -7,6 +7,8 @@
 #   scripts/stack.sh down     stop everything this stack started (TERM, then KILL); idempotent
 #   scripts/stack.sh status   one line per service, with its restarts; exit 0 when all are running
 #   scripts/stack.sh wait     wait until every service answers its health check
+#   scripts/stack.sh stop-service celery-worker<i>    stop one Celery worker of the running stack
+#   scripts/stack.sh start-service celery-worker<i>   start it again, wait until it answers ping
 #
 # Supervision: each service (sandboxes, api-server, scheduler, dag-processor, triggerer) runs under
 # scripts/supervise.sh, which restarts it with backoff when it exits unexpectedly (e.g. after a
@@ -272,6 +274,7 @@ wait_healthy() {
     if [ "$EXECUTOR" = celery ]; then
         deadline=$((SECONDS + START_TIMEOUT))
         local ping
+        # shellcheck disable=SC2119  # no argument: every worker
         until ping="$(celery_ping 2>&1)"; do
             for svc in "${WORKER_SERVICES[@]}"; do check_not_crash_looping "$svc"; done
             if [ "$SECONDS" -ge "$deadline" ]; then
@@ -285,12 +288,17 @@ wait_healthy() {
     log "Airflow healthy: $summary"
 }
 
-# `celery inspect ping` through Airflow's Celery app; 0 when every worker of this stack answers.
+# celery_ping [I...]: `celery inspect ping` through Airflow's Celery app; 0 when every worker of this
+# stack (or workers I... only) answers.
+# shellcheck disable=SC2120  # start-service passes I through wait_until
 celery_ping() {
-    local out want
+    local out want wanted=("$@")
+    if [ "${#wanted[@]}" = 0 ]; then
+        for ((want = 1; want <= WORKERS; want++)); do wanted+=("$want"); done
+    fi
     out="$("$VENV/bin/celery" --app airflow.providers.celery.executors.celery_executor.app \
         inspect ping --timeout 5 2>&1)" || { printf '%s\n' "$out" | tail -n 3; return 1; }
-    for ((want = 1; want <= WORKERS; want++)); do
+    for want in "${wanted[@]}"; do
         if ! grep -q "worker$want@" <<<"$out"; then
             echo "worker$want does not answer ping"
             return 1
@@ -315,6 +323,16 @@ fab_setup() {
     "$PYTHON" "$REPO/scripts/fab_roles.py" >>"$(logfile fab-setup)" 2>&1 \
         || { tail_log fab-setup; die "scripts/fab_roles.py failed"; }
     log "FAB roles SyncOperator and SyncViewer set up"
+}
+
+# start_worker I: Celery worker I as service celery-worker<I> (`up` and `start-service`): Celery name
+# worker<I>@<host>, its own log server port and its own hostname (include/iseller_accurate/hostname.py).
+start_worker() {
+    local i="$1"
+    start_service "celery-worker$i" "$((WORKER_LOG_PORT_BASE + i - 1))" \
+        env SYNC_WORKER_HOSTNAME="127.0.1.$i" \
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$((WORKER_LOG_PORT_BASE + i - 1))" \
+        airflow celery worker --celery-hostname "worker$i@%h" --concurrency "$WORKER_CONCURRENCY"
 }
 
 up() {
@@ -362,12 +380,7 @@ up() {
     start_service --liveness dag_processor dag-processor - airflow dag-processor
     start_service --liveness triggerer triggerer - airflow triggerer --skip-serve-logs
     local i
-    for ((i = 1; i <= ${#WORKER_SERVICES[@]}; i++)); do
-        start_service "celery-worker$i" "$((WORKER_LOG_PORT_BASE + i - 1))" \
-            env SYNC_WORKER_HOSTNAME="127.0.1.$i" \
-            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$((WORKER_LOG_PORT_BASE + i - 1))" \
-            airflow celery worker --celery-hostname "worker$i@%h" --concurrency "$WORKER_CONCURRENCY"
-    done
+    for ((i = 1; i <= ${#WORKER_SERVICES[@]}; i++)); do start_worker "$i"; done
 
     STACK_FAIL_ON_RESTARTS=1 wait_healthy
     "$PYTHON" "$REPO/scripts/seed.py" "$@"
@@ -411,6 +424,42 @@ down() {
     log "stack down"
 }
 
+# worker_index NAME: I when NAME is celery-worker<I>, a worker of this stack (EXECUTOR=celery, I <= WORKERS).
+worker_index() {
+    [ "$EXECUTOR" = celery ] && [[ "$1" =~ ^celery-worker([1-9][0-9]*)$ ]] \
+        && [ "${BASH_REMATCH[1]}" -le "$WORKERS" ] || return 1
+    printf '%s' "${BASH_REMATCH[1]}"
+}
+
+# stop-service / start-service NAME: stop or start one Celery worker of the running stack (e.g. to
+# see what a worker that is away for a while does to a run). Other services are refused: the stack's
+# own restarts (supervisor, `down` then `up`) cover them.
+one_worker() {
+    local cmd="$1"
+    shift
+    [ "$#" = 1 ] || die "usage: $0 $cmd celery-worker<i>"
+    worker_index "$1" >/dev/null || die "$cmd: '$1' is not a Celery worker of this stack: only \
+celery-worker1 ... celery-worker$WORKERS can be stopped and started alone, with EXECUTOR=celery \
+(EXECUTOR=$EXECUTOR, WORKERS=$WORKERS here); 'down' and 'up' stop and start the whole stack"
+}
+
+stop_one_service() {
+    one_worker stop-service "$@"
+    # TERM (Celery's warm shutdown: no new tasks; running ones get STACK_STOP_TIMEOUT seconds), then KILL.
+    stop_services "$1"
+    log "$1 stopped"
+}
+
+start_one_service() {
+    one_worker start-service "$@"
+    require_venv
+    local i
+    i="$(worker_index "$1")"
+    start_worker "$i"
+    wait_until "$1" "$START_TIMEOUT" celery_ping "$i"
+    log "$1 answers celery inspect ping"
+}
+
 status() {
     local rc=0 svc pid child restarts
     bash "$REPO/scripts/postgres.sh" status || rc=1
@@ -450,5 +499,7 @@ case "${1:-}" in
     down) down ;;
     status) status ;;
     wait) require_venv; wait_healthy ;;
-    *) echo "usage: $0 up|down|status|wait" >&2; exit 2 ;;
+    stop-service) shift; stop_one_service "$@" ;;
+    start-service) shift; start_one_service "$@" ;;
+    *) echo "usage: $0 up|down|status|wait|stop-service celery-worker<i>|start-service celery-worker<i>" >&2; exit 2 ;;
 esac

@@ -212,3 +212,33 @@ def test_env_detects_dead_tasks_quickly_with_options_airflow_knows(tmp_path: Pat
     assert timeout <= 60
     assert timeout >= 10 * heartbeat
     assert float(env["AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL"]) <= 30
+
+
+def test_stack_one_service_commands_take_celery_workers_only(tmp_path: Path) -> None:
+    """`stack.sh stop-service` / `start-service` name one Celery worker; anything else is refused, clearly.
+
+    Nothing runs here: every call is refused before it touches a process.
+    """
+    base = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "SYNC_LOCAL_DIR": str(tmp_path / "local")}
+    stack = str(REPO / "scripts/stack.sh")
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", stack, *args], env={**base, **env}, capture_output=True, text=True, timeout=60
+        )
+
+    usage = run("no-such-command")
+    assert usage.returncode == 2
+    assert "stop-service celery-worker<i>" in usage.stderr
+    assert "start-service celery-worker<i>" in usage.stderr
+    for command in ("stop-service", "start-service"):
+        for name, env in (
+            ("api-server", {"EXECUTOR": "celery"}),
+            ("celery-worker3", {"EXECUTOR": "celery", "WORKERS": "2"}),
+            ("celery-worker1", {"EXECUTOR": "local"}),
+        ):
+            refused = run(command, name, **env)
+            assert refused.returncode == 1, (command, name, refused.stderr)
+            assert f"{command}: '{name}' is not a Celery worker of this stack" in refused.stderr
+        assert run(command, **{"EXECUTOR": "celery"}).returncode == 1  # no name
+    assert not (tmp_path / "local/run").exists()  # refused before anything was started or stopped
