@@ -337,10 +337,13 @@ class Ledger:
         )
 
     # -- reading -------------------------------------------------------------------------------
-    def run_rows(self, run: RunRef, statuses: Sequence[str] = OPEN) -> list[LedgerRow]:
-        """Documents of ``run`` in ``statuses``, oldest first."""
+    def run_rows(
+        self, run: RunRef, statuses: Sequence[str] = OPEN, *, light: bool = False
+    ) -> list[LedgerRow]:
+        """Documents of ``run`` in ``statuses``, oldest first (``light``: without their JSON, see
+        :meth:`heavy`)."""
         rows = self.conn.execute(
-            f"SELECT {_columns()}"
+            f"SELECT {_columns(light=light)}"
             " FROM sync.documents d JOIN sync.run_documents r ON r.document_id = d.id"
             " WHERE r.dag_id = %s AND r.run_id = %s AND d.status = ANY(%s)"
             " ORDER BY d.source_date, d.id",
@@ -348,13 +351,22 @@ class Ledger:
         ).fetchall()
         return [LedgerRow(**row) for row in rows]
 
-    def rows(self, ids: Iterable[int]) -> list[LedgerRow]:
-        """Documents by id, oldest first."""
+    def rows(self, ids: Iterable[int], *, light: bool = False) -> list[LedgerRow]:
+        """Documents by id, oldest first (``light``: without their JSON, see :meth:`heavy`)."""
         rows = self.conn.execute(
-            f"SELECT {_columns()} FROM sync.documents d WHERE d.id = ANY(%s) ORDER BY d.source_date, d.id",
+            f"SELECT {_columns(light=light)} FROM sync.documents d WHERE d.id = ANY(%s)"
+            " ORDER BY d.source_date, d.id",
             (list(ids),),
         ).fetchall()
         return [LedgerRow(**row) for row in rows]
+
+    def heavy(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """``id -> {payload, refs, lookup, reason}``: what a light row leaves out, read just before
+        the document is sent (one query for several chunks), so a big run never holds every payload."""
+        rows = self.conn.execute(
+            "SELECT id, payload, refs, lookup, reason FROM sync.documents WHERE id = ANY(%s)", (list(ids),)
+        ).fetchall()
+        return {row.pop("id"): row for row in rows}
 
     def prerequisites(self, ids: Iterable[int]) -> dict[int, list[LedgerRow]]:
         """For each document id, the rows it requires."""
