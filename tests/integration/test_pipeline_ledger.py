@@ -340,6 +340,9 @@ class _PayloadCounter:
                 row = cursor.fetchone()
                 return counter._track(row) if row is not None else None
 
+            def __iter__(self) -> Any:
+                return iter(self.fetchall())
+
         return Counted()
 
     def _track(self, row: Any) -> Any:
