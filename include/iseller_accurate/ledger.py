@@ -12,9 +12,9 @@ opening it and migrating its schema live in :mod:`sync_db` (importable from here
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -343,7 +343,7 @@ class Ledger:
     ) -> list[LedgerRow]:
         """Documents of ``run`` in ``statuses``, oldest first (``light``: without their JSON, see
         :meth:`heavy`)."""
-        cursor = self.conn.execute(
+        cursor = self._stream(
             f"SELECT {_columns(light=light)}"
             " FROM sync.documents d JOIN sync.run_documents r ON r.document_id = d.id"
             " WHERE r.dag_id = %s AND r.run_id = %s AND d.status = ANY(%s)"
@@ -354,12 +354,18 @@ class Ledger:
 
     def rows(self, ids: Iterable[int], *, light: bool = False) -> list[LedgerRow]:
         """Documents by id, oldest first (``light``: without their JSON, see :meth:`heavy`)."""
-        cursor = self.conn.execute(
+        cursor = self._stream(
             f"SELECT {_columns(light=light)} FROM sync.documents d WHERE d.id = ANY(%s)"
             " ORDER BY d.source_date, d.id",
             (list(ids),),
         )
         return _ledger_rows(cursor)
+
+    def _stream(self, query: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:
+        """Rows of a big read as they arrive, a thousand at a time: neither libpq nor Python holds the
+        whole result beside the rows built from it."""
+        with self.conn.cursor() as cur:
+            yield from cur.stream(query, params, size=1000)
 
     def heavy(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """``id -> {payload, refs, lookup, reason}``: what a light row leaves out, read just before
@@ -369,10 +375,15 @@ class Ledger:
         ).fetchall()
         return {row.pop("id"): row for row in rows}
 
-    def prerequisites(self, ids: Iterable[int]) -> dict[int, list[LedgerRow]]:
-        """For each document id, the rows it requires."""
+    def prerequisites(
+        self, ids: Iterable[int], *, known: Mapping[int, LedgerRow] | None = None
+    ) -> dict[int, list[LedgerRow]]:
+        """For each document id, the rows it requires (light). A prerequisite among ``known`` (rows
+        the caller holds already) shares that row's values, only ``ordering_only`` being its own: on a
+        big day most links join two documents of the same run, and 200,000 copies cost ~150 MiB."""
+        known = known or {}
         result: dict[int, list[LedgerRow]] = {}
-        cursor = self.conn.execute(
+        cursor = self._stream(
             f"SELECT p.document_id AS for_id, p.ordering_only, {_columns(light=True)}"
             " FROM sync.prerequisites p JOIN sync.documents d ON d.id = p.requires_id"
             " WHERE p.document_id = ANY(%s)",
@@ -380,7 +391,9 @@ class Ledger:
         )
         for row in cursor:  # one at a time, as in _ledger_rows
             for_id = row.pop("for_id")
-            result.setdefault(for_id, []).append(_ledger_row(row))
+            held = known.get(row["id"])
+            need = replace(held, ordering_only=row["ordering_only"]) if held else _ledger_row(row)
+            result.setdefault(for_id, []).append(need)
         return result
 
     def awaited(self, ids: Iterable[int]) -> dict[int, list[str]]:

@@ -151,7 +151,7 @@ class Loader:
         pending = {row.id: row for row in rows if row.status not in DONE}
         if not pending:
             return
-        prereqs = self.ledger.prerequisites(pending)
+        prereqs = self.ledger.prerequisites(pending, known=pending)
         awaited = self.ledger.awaited(pending)
         dependents: dict[int, list[int]] = defaultdict(list)
         for doc_id, needs in prereqs.items():
