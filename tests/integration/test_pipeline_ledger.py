@@ -345,6 +345,31 @@ class _PayloadCounter:
 
         return Counted()
 
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        counter, real = self, self._conn.cursor(*args, **kwargs)
+
+        class Counted:
+            def __enter__(self) -> Any:
+                real.__enter__()
+                return self
+
+            def __exit__(self, *exc: Any) -> Any:
+                return real.__exit__(*exc)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def stream(self, *args: Any, **kwargs: Any) -> Any:  # a read, however it is paged
+                counter.most_alive = max(counter.most_alive, counter.alive)
+                heavy = 0
+                for row in real.stream(*args, **kwargs):
+                    row = counter._track(row)
+                    heavy += isinstance(row.get("payload"), _Payload)
+                    counter.most_per_read = max(counter.most_per_read, heavy)
+                    yield row
+
+        return Counted()
+
     def _track(self, row: Any) -> Any:
         if isinstance(row, dict) and isinstance(row.get("payload"), dict) and row["payload"]:
             import weakref
