@@ -11,9 +11,10 @@ opening it and migrating its schema live in :mod:`sync_db` (importable from here
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -104,7 +105,7 @@ class Document:
         return f"{label_of(self.data_type)} {number}"
 
 
-@dataclass
+@dataclass(slots=True)  # a big day's load holds 200,000 of them (light): no __dict__ each
 class LedgerRow:
     """A document as stored, with what the loader needs."""
 
@@ -337,37 +338,62 @@ class Ledger:
         )
 
     # -- reading -------------------------------------------------------------------------------
-    def run_rows(self, run: RunRef, statuses: Sequence[str] = OPEN) -> list[LedgerRow]:
-        """Documents of ``run`` in ``statuses``, oldest first."""
-        rows = self.conn.execute(
-            f"SELECT {_columns()}"
+    def run_rows(
+        self, run: RunRef, statuses: Sequence[str] = OPEN, *, light: bool = False
+    ) -> list[LedgerRow]:
+        """Documents of ``run`` in ``statuses``, oldest first (``light``: without their JSON, see
+        :meth:`heavy`)."""
+        cursor = self._stream(
+            f"SELECT {_columns(light=light)}"
             " FROM sync.documents d JOIN sync.run_documents r ON r.document_id = d.id"
             " WHERE r.dag_id = %s AND r.run_id = %s AND d.status = ANY(%s)"
             " ORDER BY d.source_date, d.id",
             (run.dag_id, run.run_id, list(statuses)),
-        ).fetchall()
-        return [LedgerRow(**row) for row in rows]
+        )
+        return _ledger_rows(cursor)
 
-    def rows(self, ids: Iterable[int]) -> list[LedgerRow]:
-        """Documents by id, oldest first."""
-        rows = self.conn.execute(
-            f"SELECT {_columns()} FROM sync.documents d WHERE d.id = ANY(%s) ORDER BY d.source_date, d.id",
+    def rows(self, ids: Iterable[int], *, light: bool = False) -> list[LedgerRow]:
+        """Documents by id, oldest first (``light``: without their JSON, see :meth:`heavy`)."""
+        cursor = self._stream(
+            f"SELECT {_columns(light=light)} FROM sync.documents d WHERE d.id = ANY(%s)"
+            " ORDER BY d.source_date, d.id",
             (list(ids),),
-        ).fetchall()
-        return [LedgerRow(**row) for row in rows]
+        )
+        return _ledger_rows(cursor)
 
-    def prerequisites(self, ids: Iterable[int]) -> dict[int, list[LedgerRow]]:
-        """For each document id, the rows it requires."""
-        result: dict[int, list[LedgerRow]] = {}
+    def _stream(self, query: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:
+        """Rows of a big read as they arrive, a thousand at a time: neither libpq nor Python holds the
+        whole result beside the rows built from it."""
+        with self.conn.cursor() as cur:
+            yield from cur.stream(query, params, size=1000)
+
+    def heavy(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """``id -> {payload, refs, lookup, reason}``: what a light row leaves out, read just before
+        the document is sent (one query for several chunks), so a big run never holds every payload."""
         rows = self.conn.execute(
+            "SELECT id, payload, refs, lookup, reason FROM sync.documents WHERE id = ANY(%s)", (list(ids),)
+        ).fetchall()
+        return {row.pop("id"): row for row in rows}
+
+    def prerequisites(
+        self, ids: Iterable[int], *, known: Mapping[int, LedgerRow] | None = None
+    ) -> dict[int, list[LedgerRow]]:
+        """For each document id, the rows it requires (light). A prerequisite among ``known`` (rows
+        the caller holds already) shares that row's values, only ``ordering_only`` being its own: on a
+        big day most links join two documents of the same run, and 200,000 copies cost ~150 MiB."""
+        known = known or {}
+        result: dict[int, list[LedgerRow]] = {}
+        cursor = self._stream(
             f"SELECT p.document_id AS for_id, p.ordering_only, {_columns(light=True)}"
             " FROM sync.prerequisites p JOIN sync.documents d ON d.id = p.requires_id"
             " WHERE p.document_id = ANY(%s)",
             (list(ids),),
-        ).fetchall()
-        for row in rows:
+        )
+        for row in cursor:  # one at a time, as in _ledger_rows
             for_id = row.pop("for_id")
-            result.setdefault(for_id, []).append(LedgerRow(**row))
+            held = known.get(row["id"])
+            need = replace(held, ordering_only=row["ordering_only"]) if held else _ledger_row(row)
+            result.setdefault(for_id, []).append(need)
         return result
 
     def awaited(self, ids: Iterable[int]) -> dict[int, list[str]]:
@@ -520,6 +546,18 @@ class Ledger:
             " SET position = GREATEST(sync.cursors.position, EXCLUDED.position), updated_at = now()",
             (stream, position),
         )
+
+
+def _ledger_rows(cursor: Iterable[dict[str, Any]]) -> list[LedgerRow]:
+    """Rows built one at a time as they are read (not from ``fetchall``): a big day's load reads
+    200,000 light rows, and a list of them as dicts beside the rows doubled its memory."""
+    return [_ledger_row(row) for row in cursor]
+
+
+def _ledger_row(row: dict[str, Any]) -> LedgerRow:
+    for name in ("data_type", "target_module", "status"):  # the same few words on every row: share them
+        row[name] = sys.intern(row[name])
+    return LedgerRow(**row)
 
 
 def _default_note(key: tuple[str, str]) -> str:

@@ -25,7 +25,7 @@ map them to Accurate documents). This module does the rest, once for all streams
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -120,20 +120,25 @@ class Loader:
         self.report = LoadReport()
 
     def load_run(self) -> LoadReport:
-        """Post every open document of the run, then any blocked document now released."""
-        open_rows = self.ledger.run_rows(self.run)
+        """Post every open document of the run, then any blocked document now released.
+
+        Rows are read light (no payload, refs or lookup: a payload reads as ``{}`` or None, so "has
+        nothing to post" keeps its meaning); a chunk's JSON is read just before it is sent and
+        dropped once its outcome is recorded, so memory does not grow with the size of the run.
+        """
+        open_rows = self.ledger.run_rows(self.run, light=True)
         retried = [row for row in open_rows if row.attempts > 0 or row.status in ATTENTION]
         if retried and self.refresh is not None:
-            self.refresh(retried)
-            open_rows = self.ledger.run_rows(self.run)  # re-mapped: read them again
+            self.refresh(retried)  # needs the source keys and data types only
+            open_rows = self.ledger.run_rows(self.run, light=True)  # re-mapped: read them again
         self._process(open_rows)
         while released := [i for i in self.ledger.released() if i]:
             self.ledger.attach_to_run(released, self.run)
             before = self.report.posted + self.report.confirmed
-            self._process(self.ledger.rows(released))
+            self._process(self.ledger.rows(released, light=True))
             if self.report.posted + self.report.confirmed == before:
                 break
-        final = self.ledger.run_rows(self.run, statuses=OPEN)
+        final = self.ledger.run_rows(self.run, statuses=OPEN, light=True)
         self.report.failed = [r for r in final if r.status != BLOCKED]
         self.report.blocked = [r for r in final if r.status == BLOCKED]
         self.report.total = sum(self.ledger.counts(self.run).values())
@@ -146,7 +151,7 @@ class Loader:
         pending = {row.id: row for row in rows if row.status not in DONE}
         if not pending:
             return
-        prereqs = self.ledger.prerequisites(pending)
+        prereqs = self.ledger.prerequisites(pending, known=pending)
         awaited = self.ledger.awaited(pending)
         dependents: dict[int, list[int]] = defaultdict(list)
         for doc_id, needs in prereqs.items():
@@ -161,18 +166,18 @@ class Loader:
             return satisfies(live(need).status, ordering_only=need.ordering_only)
 
         with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
-            sender = _Sender(self, pool)
+            sender = _Sender(self, pool, prereqs, pending)
 
             def ready(row: LedgerRow) -> bool:
                 if row.payload is None or awaited.get(row.id) or row.id in sender.handed:
                     return False
                 return all(satisfied(need) for need in prereqs.get(row.id, []))
 
-            settled = sender.enqueue([row for row in pending.values() if ready(row)], prereqs, pending)
+            settled = sender.enqueue([row for row in pending.values() if ready(row)])
             while True:
                 candidates = {dep for doc_id in settled for dep in dependents.get(doc_id, ())}
                 now_ready = [pending[c] for c in sorted(candidates) if ready(pending[c])]
-                settled = sender.enqueue(now_ready, prereqs, pending)
+                settled = sender.enqueue(now_ready)
                 if settled:
                     continue
                 if not sender.busy:
@@ -361,27 +366,36 @@ class _Sender:
     """Claims, fills and sends documents for a :class:`Loader`, and records what came back.
 
     Documents of one module are sent 100 per bulk request; a partial batch waits while enough other
-    requests are queued, so requests stay full. Results are recorded on the calling thread only.
+    requests are queued, so requests stay full. Claimed documents wait as light rows (in ``buffers``,
+    then as formed requests in ``backlog``); at most ``2 x max_in_flight`` requests are handed to the
+    pool, and their JSON is read (several requests per query) just before, on the calling thread,
+    which also records every result and then drops the JSON again.
     """
 
-    def __init__(self, loader: Loader, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        loader: Loader,
+        pool: ThreadPoolExecutor,
+        prereqs: dict[int, list[LedgerRow]],
+        pending: dict[int, LedgerRow],
+    ) -> None:
         self.loader = loader
         self.pool = pool
+        self.prereqs = prereqs
+        self.pending = pending
         self.buffers: dict[str, list[LedgerRow]] = defaultdict(list)
+        self.backlog: deque[tuple[str, str, list[LedgerRow]]] = deque()
         self.futures: dict[Future[Any], tuple[str, list[LedgerRow]]] = {}
         self.handed: set[int] = set()
 
     @property
     def busy(self) -> bool:
-        return bool(self.futures) or any(self.buffers.values())
+        return bool(self.futures) or bool(self.backlog) or any(self.buffers.values())
 
-    def enqueue(
-        self, rows: list[LedgerRow], prereqs: dict[int, list[LedgerRow]], pending: dict[int, LedgerRow]
-    ) -> list[int]:
+    def enqueue(self, rows: list[LedgerRow]) -> list[int]:
         """Hand ``rows`` over; returns the ids settled at once (taken elsewhere, or found in Accurate)."""
         if not rows:
-            self._flush_partial()
-            return []
+            return self._pump()
         loader = self.loader
         self.handed.update(row.id for row in rows)
         claimed = set(loader.ledger.claim([row.id for row in rows], loader.run))
@@ -391,8 +405,6 @@ class _Sender:
                 row.status = POSTING
                 settled.append(row.id)
         rows = [row for row in rows if row.id in claimed]
-        for row in rows:
-            _fill_refs(row, [pending.get(need.id, need) for need in prereqs.get(row.id, [])])
         # Anything attempted before may already be in Accurate: look before posting again.
         retried = [row for row in rows if row.target_number and row.attempts > 0]
         loader._confirm_existing(retried)
@@ -404,20 +416,63 @@ class _Sender:
                 buffer = self.buffers[row.target_module]
                 buffer.append(row)
                 if len(buffer) >= BULK_SIZE:
-                    self._submit("chunk", row.target_module, buffer[:BULK_SIZE])
+                    self.backlog.append(("chunk", row.target_module, buffer[:BULK_SIZE]))
                     del buffer[:BULK_SIZE]
             else:
-                self._submit("single", row.target_module, [row])
-        self._flush_partial()
+                self.backlog.append(("single", row.target_module, [row]))
+        settled.extend(self._pump())
         return settled
 
+    def _pump(self) -> list[int]:
+        """Flush a partial batch if the pipe would drain, and send what the pool can take."""
+        self._flush_partial()
+        return self._send()
+
     def _flush_partial(self) -> None:
-        if len(self.futures) >= self.loader.max_in_flight:
+        if len(self.futures) + len(self.backlog) >= self.loader.max_in_flight:
             return  # enough queued: let the batches fill up
         for module, buffer in self.buffers.items():
             if buffer:
-                self._submit("chunk", module, list(buffer))
+                self.backlog.append(("chunk", module, list(buffer)))
                 buffer.clear()
+
+    def _send(self) -> list[int]:
+        """Read the JSON of the next requests in one query and submit them; returns ids dropped.
+
+        Refills only once the pool's queue is down to ``max_in_flight`` requests, up to twice that,
+        so one query reads several requests and the workers never wait for it.
+        """
+        limit = self.loader.max_in_flight
+        if not self.backlog or len(self.futures) > limit:
+            return []
+        batch: list[tuple[str, str, list[LedgerRow]]] = []
+        while self.backlog and len(self.futures) + len(batch) < 2 * limit:
+            batch.append(self.backlog.popleft())
+        dropped = self._hydrate([row for _, _, rows in batch for row in rows])
+        for kind, module, rows in batch:
+            rows = [row for row in rows if row.id not in dropped]
+            if rows:
+                self._submit(kind, module, rows)
+        return sorted(dropped)
+
+    def _hydrate(self, rows: list[LedgerRow]) -> set[int]:
+        """Give claimed light rows their payload, refs and lookup, and fill in their prerequisites'
+        Accurate numbers (all synced by now: a row is claimed only once they are). Returns the ids of
+        rows with nothing to post any more (re-mapped to a failure while waiting): marked failed."""
+        ledger = self.loader.ledger
+        heavy = ledger.heavy([row.id for row in rows])
+        dropped: list[tuple[int, str]] = []
+        for row in rows:
+            stored = heavy.get(row.id)
+            if stored is None or stored["payload"] is None:
+                reason = (stored or {}).get("reason") or "it has nothing to post any more; it will be retried"
+                row.status, row.reason, row.payload = FAILED, reason, None
+                dropped.append((row.id, reason))
+                continue
+            row.payload, row.refs, row.lookup = stored["payload"], stored["refs"], stored["lookup"]
+            _fill_refs(row, [self.pending.get(need.id, need) for need in self.prereqs.get(row.id, [])])
+        ledger.mark(FAILED, dropped)
+        return {doc_id for doc_id, _ in dropped}
 
     def _submit(self, kind: str, module: str, rows: list[LedgerRow]) -> None:
         loader = self.loader
@@ -429,20 +484,20 @@ class _Sender:
 
     def collect(self) -> list[int]:
         """Wait for at least one request; record it; return the ids whose attempt is over."""
+        settled = self._pump()
         if not self.futures:
-            self._flush_partial()
-            if not self.futures:
-                return []
+            return settled
         done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
-        settled: list[int] = []
         for future in done:
             kind, rows = self.futures.pop(future)
             if kind == "chunk":
                 self.loader._record_chunk(rows, future.result())
             else:
                 self.loader._record_unnumbered(rows[0], *future.result())
+            for row in rows:  # sent: back to a light row ("{}" still means it had a payload)
+                row.payload, row.refs, row.lookup = {}, None, None
             settled.extend(row.id for row in rows)
-        self._flush_partial()
+        settled.extend(self._pump())
         return settled
 
 

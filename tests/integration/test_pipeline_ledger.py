@@ -300,3 +300,149 @@ def test_credentials_refused_reason_says_it_once(ledger):
     ledger.upsert(order_docs(1), run())
     report = Loader(ledger, RefusingAccurate(), run()).load_run()
     assert report.failed and all(row.reason == message for row in report.failed)
+
+
+class _Payload(dict):
+    """A payload read from the ledger, trackable by weak reference (a plain dict is not)."""
+
+
+class _PayloadCounter:
+    """Wraps the ledger's connection: counts the payloads each read returns and how many are alive.
+
+    A light read returns ``{}`` (or NULL) as payload; only real payloads (non-empty) are counted.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.alive = 0
+        self.most_per_read = 0
+        self.most_alive = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self.most_alive = max(self.most_alive, self.alive)  # what the loader holds right now
+        counter, cursor = self, self._conn.execute(*args, **kwargs)
+
+        class Counted:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(cursor, name)
+
+            def fetchall(self) -> list[Any]:
+                rows = [counter._track(row) for row in cursor.fetchall()]
+                counter.most_per_read = max(
+                    counter.most_per_read, sum(1 for r in rows if isinstance(r.get("payload"), _Payload))
+                )
+                return rows
+
+            def fetchone(self) -> Any:
+                row = cursor.fetchone()
+                return counter._track(row) if row is not None else None
+
+            def __iter__(self) -> Any:
+                return iter(self.fetchall())
+
+        return Counted()
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        counter, real = self, self._conn.cursor(*args, **kwargs)
+
+        class Counted:
+            def __enter__(self) -> Any:
+                real.__enter__()
+                return self
+
+            def __exit__(self, *exc: Any) -> Any:
+                return real.__exit__(*exc)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def stream(self, *args: Any, **kwargs: Any) -> Any:  # a read, however it is paged
+                counter.most_alive = max(counter.most_alive, counter.alive)
+                heavy = 0
+                for row in real.stream(*args, **kwargs):
+                    row = counter._track(row)
+                    heavy += isinstance(row.get("payload"), _Payload)
+                    counter.most_per_read = max(counter.most_per_read, heavy)
+                    yield row
+
+        return Counted()
+
+    def _track(self, row: Any) -> Any:
+        if isinstance(row, dict) and isinstance(row.get("payload"), dict) and row["payload"]:
+            import weakref
+
+            row["payload"] = _Payload(row["payload"])
+            self.alive += 1
+            weakref.finalize(row["payload"], self._gone)
+        return row
+
+    def _gone(self) -> None:
+        self.alive -= 1
+
+
+def test_load_holds_only_a_few_chunks_of_payloads_at_a_time(ledger):
+    """Issue 13: the load read every open document with its payload before sending the first one,
+    and queued every full chunk at once, so a big day's payloads all sat in memory (1.3 GiB at 200,000
+    documents). Only the chunks about to be sent may hold their payload; every document still goes
+    exactly once, the invoices in full chunks of 100, each after the customer it needs."""
+    import gc
+
+    gc.collect()
+    accurate = FakeAccurate()
+    ledger.upsert(order_docs(1250, customer="cust-1"), run())  # 2,501 documents
+    counter = _PayloadCounter(ledger.conn)
+    max_in_flight = 2
+    report = Loader(Ledger(counter), accurate, run(), max_in_flight=max_in_flight).load_run()
+    assert not report.failed and not report.blocked and report.posted == 2501
+    assert sum(n for _, n in accurate.calls) == 2501  # each document posted once, none twice
+    assert len(accurate.records["sales-invoice"]) == 1250 and len(accurate.records["sales-receipt"]) == 1250
+    assert [c for c in accurate.calls if c[0] == "sales-invoice"] == [("sales-invoice", 100)] * 12 + [
+        ("sales-invoice", 50)
+    ]
+    assert all(n <= 100 for _, n in accurate.calls)
+    assert accurate.records["sales-invoice"]["SI/T-1249"]["customerNo"] == "AUTO.00001"
+    bound = 2 * max_in_flight * 100 + 100
+    assert counter.most_per_read <= bound, f"one read returned {counter.most_per_read} payloads"
+    assert counter.most_alive <= bound, f"{counter.most_alive} payloads held at once"
+
+
+def test_document_remapped_to_a_failure_before_its_claim_is_not_posted_from_a_stale_payload(ledger):
+    """The load reads its rows light and each chunk's payload only after claiming it: an order
+    re-read meanwhile (the next run's extract) that now fails to map has nothing to post; it fails with
+    the new mapping's reason, its receipt is blocked, the rest go on."""
+    accurate = FakeAccurate()
+    ledger.upsert(order_docs(3), run())
+    remapped = Document(
+        "sales_invoice",
+        "o1",
+        source_key="o1",
+        source_date=T0,
+        target_module="sales-invoice",
+        target_number=None,
+        payload=None,
+        status="failed",
+        reason="order #T-1: total is not a number",
+    )
+
+    class RemappedBeforeClaim(Ledger):
+        def claim(self, ids, run_ref):
+            if remapped.status == "failed":
+                self.upsert([remapped], run(2))
+                remapped.status = "done"  # once
+            return super().claim(ids, run_ref)
+
+    report = Loader(RemappedBeforeClaim(ledger.conn), accurate, run()).load_run()
+    assert sorted(accurate.records["sales-invoice"]) == ["SI/T-0", "SI/T-2"]
+    assert [(r.source_id, r.reason) for r in report.failed] == [("o1", "order #T-1: total is not a number")]
+    assert [r.source_id for r in report.blocked] == ["o1:cash"]
+    assert statuses(ledger) == {
+        "o0": "synced",
+        "o0:cash": "synced",
+        "o1": "failed",
+        "o1:cash": "blocked",
+        "o2": "synced",
+        "o2:cash": "synced",
+    }
