@@ -92,6 +92,9 @@ class StockOpnameStream(Stream):
     data_types = (STOCK_OPNAME.data_type,)
     key_field = "stock_take_id"
     record_name = "stock take"
+    #: Mapped as one batch: stock takes are stored in count order across the whole window, each after
+    #: the earlier ones of its outlet.
+    map_chunk = None
 
     def ignores(self, record: Any) -> bool:
         """Stock takes not completed (drafts) are not stock opname yet: no ledger row."""

@@ -66,6 +66,8 @@ class TransfersStream(Stream):
     data_types = TRANSFER_TYPES
     key_field = "transfer_id"
     record_name = "transfer"
+    #: Mapped as one batch: the documents are stored in sent order across the whole window.
+    map_chunk = None
 
     def ignores(self, record: Any) -> bool:
         """Supplier transfers and transfers not sent yet give no document: no ledger row."""
