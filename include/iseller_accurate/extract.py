@@ -197,10 +197,10 @@ def extract_documents(
 ) -> dict[str, Any]:
     """Extract, map and store the run's documents; returns counts for XCom (no data).
 
-    Records are mapped and stored a chunk at a time (``stream.map_chunk``); each chunk's documents
-    are dropped once stored, only their keys are kept. A document an earlier chunk stored (a customer
-    that orders of several chunks name) is not stored again: the first mapping of it stands, as when
-    the batch was mapped at once. The cursor moves only after every chunk is stored.
+    Records are mapped and stored a chunk at a time (``stream.map_chunk``); each chunk's records and
+    documents are dropped once stored, only their keys are kept. A document an earlier chunk stored
+    (a customer that orders of several chunks name) is not stored again: the first mapping of it
+    stands, as when the batch was mapped at once. The cursor moves only after every chunk is stored.
     """
     records = stream.extract(ctx)
     map_ctx = MapContext(ctx.settings, ledger.synced_numbers)
@@ -217,6 +217,8 @@ def extract_documents(
         count += len(fresh)
         for doc in fresh:
             by_status[doc.status] += 1
+        # The chunk's records are stored: let them go, so the next chunks reuse their memory.
+        records[start : start + size] = [None] * len(chunk)
         del chunk, documents, fresh
     if advance_cursor:
         ledger.advance_cursor(stream.name, ctx.window_end)

@@ -207,3 +207,25 @@ def test_a_customer_named_in_three_chunks_is_one_row_posted_once_with_the_same_c
     invoices = accurate.records["sales-invoice"]
     assert [invoices[f"SI/JKT01-{n}"]["customerNo"] for n in (1, 3, 5)] == ["CUST-1"] * 3
     assert all(row["status"] == "synced" for row in stored(ledger, "customer").values())
+
+
+class Remembering(Numbered):
+    """Keeps the list it read, and notes how many of its records are still held at each ``map``."""
+
+    def extract(self, ctx: ExtractContext) -> list[dict[str, Any]]:
+        self.read = super().extract(ctx)
+        self.held: list[int] = []
+        return self.read
+
+    def map(self, records: list[dict[str, Any]], ctx: MapContext) -> list[Document]:
+        self.held.append(sum(record is not None for record in self.read))
+        return super().map(records, ctx)
+
+
+def test_the_records_of_a_stored_chunk_are_let_go_before_the_next_is_mapped(ledger):
+    # 100,000 orders: the records read are most of what is left of the extract's memory; those of
+    # a stored chunk are released, so the next chunks reuse their memory
+    stream = Remembering(5_000)
+    summary = extract_numbered(stream, ledger)
+    assert stream.held == [5_000, 3_000, 1_000]
+    assert summary["records"] == 5_000 and len(stored(ledger)) == 5_000
