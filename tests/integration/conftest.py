@@ -9,10 +9,20 @@ import httpx
 import pytest
 
 from include.iseller_accurate.clients import clear_discovery_cache, clear_token_cache
+from include.iseller_accurate.ledger import Ledger, connect, migrate
 from tests.sandbox.accurate_fixtures import run_accurate_server
 from tests.sandbox.iseller_fixtures import run_iseller_server
 
 SEED = 42
+
+
+@pytest.fixture
+def ledger(pg_dsn: str) -> Iterator[Ledger]:
+    """The sync ledger, migrated, on a fresh database of its own."""
+    conn = connect(pg_dsn, autocommit=True)
+    migrate(conn)
+    yield Ledger(conn)
+    conn.close()
 
 
 @pytest.fixture(scope="module")

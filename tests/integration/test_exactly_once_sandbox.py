@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from include.iseller_accurate.clients import AccurateHook, LocalRateLimiter, clear_discovery_cache
-from include.iseller_accurate.ledger import Document, Ledger, RunRef, connect, migrate
+from include.iseller_accurate.ledger import Document, RunRef
 from include.iseller_accurate.pipeline import Loader
 from sandbox.demo_shop import build_demo_shop
 from tests.sandbox.accurate_fixtures import run_accurate_server
@@ -47,14 +47,6 @@ def accurate(sandbox, monkeypatch):
     )
     clear_discovery_cache()
     return AccurateHook(rate_limiter=LocalRateLimiter(), max_retries=2)
-
-
-@pytest.fixture
-def ledger(pg_dsn):
-    conn = connect(pg_dsn, autocommit=True)
-    migrate(conn)
-    yield Ledger(conn)
-    conn.close()
 
 
 def invoices(n: int) -> list[Document]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from include.iseller_accurate.extract import MAP_CHUNK
-from include.iseller_accurate.ledger import Document, Ledger, connect, migrate
+from include.iseller_accurate.ledger import Document, Ledger
 from include.iseller_accurate.pipeline import (
     ExtractContext,
     MapContext,
@@ -36,14 +36,6 @@ from tests.integration.test_hostile_extract import (
     run,
 )
 from tests.integration.test_pipeline_ledger import FakeAccurate
-
-
-@pytest.fixture
-def ledger(pg_dsn):
-    conn = connect(pg_dsn, autocommit=True)
-    migrate(conn)
-    yield Ledger(conn)
-    conn.close()
 
 
 class Numbered(Stream):

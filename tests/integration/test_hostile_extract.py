@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from include.iseller_accurate.ledger import Document, Ledger, RunRef, connect, migrate
+from include.iseller_accurate.ledger import Document, Ledger, RunRef
 from include.iseller_accurate.pipeline import ExtractContext, Loader, extract_documents
 from include.iseller_accurate.settings import parse_settings
 from include.iseller_accurate.streams.sales import SalesStream
@@ -110,14 +110,6 @@ def order(n: int, *, name: str = "Gula Aren", sku: str = "BRG-0001", quantity: A
             }
         ],
     }
-
-
-@pytest.fixture
-def ledger(pg_dsn):
-    conn = connect(pg_dsn, autocommit=True)
-    migrate(conn)
-    yield Ledger(conn)
-    conn.close()
 
 
 def run(try_number: int = 1) -> RunRef:

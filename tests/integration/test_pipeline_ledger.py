@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from include.iseller_accurate.ledger import Document, Ledger, RunRef, connect, migrate
 from include.iseller_accurate.pipeline import Loader
 
@@ -143,14 +141,6 @@ def order_docs(n: int, *, bad: set[int] = frozenset(), customer: str | None = No
         )
         docs += [inv, rec]
     return docs
-
-
-@pytest.fixture
-def ledger(pg_dsn):
-    conn = connect(pg_dsn, autocommit=True)
-    migrate(conn)
-    yield Ledger(conn)
-    conn.close()
 
 
 def run(n: int = 1, try_number: int = 1) -> RunRef:

@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from include.iseller_accurate.ledger import Document, Ledger, RunRef, connect, migrate
 from include.iseller_accurate.pipeline import ExtractContext, Loader, MapContext, extract_documents
 from include.iseller_accurate.settings import parse_settings
@@ -84,14 +82,6 @@ class StockAccurate(FakeAccurate):
                 key = (line["itemNo"], warehouse)
                 self.stock[key] = self.stock.get(key, Decimal(0)) + sign * Decimal(line["quantity"])
         return result
-
-
-@pytest.fixture
-def ledger(pg_dsn):
-    conn = connect(pg_dsn, autocommit=True)
-    migrate(conn)
-    yield Ledger(conn)
-    conn.close()
 
 
 def run(dag: str, n: int = 1, try_number: int = 1) -> RunRef:
