@@ -8,7 +8,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from include.iseller_accurate.clients import clear_discovery_cache, clear_token_cache
+from include.iseller_accurate.clients import (
+    AccurateHook,
+    IsellerHook,
+    LocalRateLimiter,
+    clear_discovery_cache,
+    clear_token_cache,
+)
 from include.iseller_accurate.ledger import Ledger, connect, migrate
 from tests.sandbox.accurate_fixtures import run_accurate_server
 from tests.sandbox.iseller_fixtures import run_iseller_server
@@ -23,6 +29,15 @@ def ledger(pg_dsn: str) -> Iterator[Ledger]:
     migrate(conn)
     yield Ledger(conn)
     conn.close()
+
+
+@pytest.fixture
+def hooks(sandbox_connections: tuple[str, str]) -> Iterator[tuple[IsellerHook, AccurateHook]]:
+    """Both API hooks on the sandboxes (a local rate limiter), closed afterwards."""
+    iseller, accurate = IsellerHook(), AccurateHook(rate_limiter=LocalRateLimiter(), max_retries=4)
+    yield iseller, accurate
+    iseller.close()
+    accurate.close()
 
 
 @pytest.fixture(scope="module")

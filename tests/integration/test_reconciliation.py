@@ -10,7 +10,6 @@ nothing elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from include.iseller_accurate.clients import AccurateHook, IsellerHook, LocalRateLimiter
-from include.iseller_accurate.ledger import Ledger, RunRef, connect, migrate
+from include.iseller_accurate.clients import AccurateHook, IsellerHook
+from include.iseller_accurate.ledger import Ledger, RunRef
 from include.iseller_accurate.pipeline import ExtractContext, Loader, extract_documents
 from include.iseller_accurate.reconciliation import run as recon
 from include.iseller_accurate.reconciliation import store
@@ -34,22 +33,6 @@ REGISTER = next(r for r in SHOP.registers if r.outlet_id == KEMANG.outlet_id)
 DAY = date(2026, 11, 25)  # no seeded history that day
 SYNC_START = datetime(2026, 11, 25, 2, tzinfo=UTC)  # 09:00 in Jakarta
 SYNC_END = datetime(2026, 11, 25, 4, tzinfo=UTC)
-
-
-@pytest.fixture
-def hooks(sandbox_connections: tuple[str, str]) -> Iterator[tuple[IsellerHook, AccurateHook]]:
-    iseller, accurate = IsellerHook(), AccurateHook(rate_limiter=LocalRateLimiter(), max_retries=4)
-    yield iseller, accurate
-    iseller.close()
-    accurate.close()
-
-
-@pytest.fixture
-def ledger(pg_dsn: str) -> Iterator[Ledger]:
-    conn = connect(pg_dsn, autocommit=True)
-    migrate(conn)
-    yield Ledger(conn)
-    conn.close()
 
 
 def _order(iseller_url: str, sku: str, when: datetime, *, paid: bool = True) -> dict[str, Any]:

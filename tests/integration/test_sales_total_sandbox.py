@@ -9,16 +9,13 @@ reaches Accurate, and every other order is posted exactly once, also when the lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 
-from include.iseller_accurate.clients import AccurateHook, IsellerHook, LocalRateLimiter
-from include.iseller_accurate.ledger import Ledger, RunRef, connect, migrate
+from include.iseller_accurate.ledger import RunRef
 from include.iseller_accurate.pipeline import ExtractContext, Loader, extract_documents
 from include.iseller_accurate.settings import parse_settings
 from include.iseller_accurate.streams.sales import SalesStream
@@ -31,22 +28,6 @@ REGISTER = next(r for r in SHOP.registers if r.outlet_id == KEMANG.outlet_id)
 SYNC_START = datetime(2026, 11, 25, 2, tzinfo=UTC)  # no seeded history that day
 SYNC_END = datetime(2026, 11, 25, 4, tzinfo=UTC)
 DAG = "iseller_sales_to_accurate"
-
-
-@pytest.fixture
-def hooks(sandbox_connections: tuple[str, str]) -> Iterator[tuple[IsellerHook, AccurateHook]]:
-    iseller, accurate = IsellerHook(), AccurateHook(rate_limiter=LocalRateLimiter(), max_retries=4)
-    yield iseller, accurate
-    iseller.close()
-    accurate.close()
-
-
-@pytest.fixture
-def ledger(pg_dsn: str) -> Iterator[Ledger]:
-    conn = connect(pg_dsn, autocommit=True)
-    migrate(conn)
-    yield Ledger(conn)
-    conn.close()
 
 
 def _order(iseller_url: str, sku: str, when: datetime) -> dict[str, Any]:
