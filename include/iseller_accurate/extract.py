@@ -202,7 +202,7 @@ def extract_documents(
     (a customer that orders of several chunks name) is not stored again: the first mapping of it
     stands, as when the batch was mapped at once. The cursor moves only after every chunk is stored.
     """
-    records = stream.extract(ctx)
+    records: list[Any] = stream.extract(ctx)  # stored chunks are set to None (released)
     map_ctx = MapContext(ctx.settings, ledger.synced_numbers)
     stored: set[tuple[str, str]] = set()  # every document key stored by this run
     by_status: dict[str, int] = defaultdict(int)
