@@ -19,7 +19,9 @@ def main() -> None:
         sys.exit("airflow_with_password.py: SYNC_CLI_PASSWORD is empty")
     from airflow.__main__ import main as airflow_main
 
-    sys.argv = ["airflow", *sys.argv[1:], "--password", password]
+    # One argument, `--password=<value>`: a password that begins with "-" (secrets.token_urlsafe
+    # makes one about 1 time in 64) would otherwise be read by argparse as an option of its own.
+    sys.argv = ["airflow", *sys.argv[1:], f"--password={password}"]
     airflow_main()
 
 

@@ -23,7 +23,7 @@ user_exists() {
 
 if user_exists "$ADMIN_USER"; then
     if [ -n "${ADMIN_PASSWORD:-}" ]; then
-        airflow users reset-password --username "$ADMIN_USER" --password "$ADMIN_PASSWORD" >/dev/null
+        airflow users reset-password --username "$ADMIN_USER" "--password=$ADMIN_PASSWORD" >/dev/null
     fi
 else
     password="${ADMIN_PASSWORD:-}"
@@ -32,7 +32,7 @@ else
         password="$(python -c 'import secrets; print(secrets.token_urlsafe(18))')"
         generated=1
     fi
-    airflow users create --username "$ADMIN_USER" --password "$password" --role Admin \
+    airflow users create --username "$ADMIN_USER" "--password=$password" --role Admin \
         --firstname Sync --lastname Admin --email "$ADMIN_USER@localhost" >/dev/null
     if [ "$generated" = 1 ]; then
         echo "Airflow login created: $ADMIN_USER / $password (shown once; set AIRFLOW_ADMIN_PASSWORD to choose it)"
@@ -40,9 +40,9 @@ else
 fi
 
 if user_exists "$NOTES_USER"; then
-    airflow users reset-password --username "$NOTES_USER" --password "$NOTES_PASSWORD" >/dev/null
+    airflow users reset-password --username "$NOTES_USER" "--password=$NOTES_PASSWORD" >/dev/null
 else
-    airflow users create --username "$NOTES_USER" --password "$NOTES_PASSWORD" --role SyncOperator \
+    airflow users create --username "$NOTES_USER" "--password=$NOTES_PASSWORD" --role SyncOperator \
         --firstname Sync --lastname Notes --email "$NOTES_USER@localhost" >/dev/null
 fi
 echo "FAB: $ADMIN_USER (Admin), $NOTES_USER (SyncOperator), roles SyncOperator and SyncViewer set up"

@@ -72,7 +72,7 @@ def users(airflow: AirflowAPI) -> Iterator[dict[str, User]]:
         for key, role in (("viewer", VIEWER_ROLE), ("operator", OPERATOR_ROLE)):
             user = User(f"sync-{key}-{suffix}", secrets.token_urlsafe(18))
             created = _run(
-                "airflow", "users", "create", "-u", user.name, "-p", user.password, "-r", role,
+                "airflow", "users", "create", "-u", user.name, f"--password={user.password}", "-r", role,
                 "-f", key, "-l", "e2e", "-e", f"{user.name}@example.invalid",
             )  # fmt: skip
             assert created.returncode == 0, created.stderr[-2000:]
