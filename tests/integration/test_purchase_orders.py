@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 
-from include.iseller_accurate.clients import IsellerHook
+from include.iseller_accurate.clients import AccurateHook, IsellerHook
+from include.iseller_accurate.pipeline import SyncFailed
 from include.iseller_accurate.purchases import orders as purchase_orders
-from include.iseller_accurate.purchases.processor import process_run
+from include.iseller_accurate.purchases.processor import WebhookProcessor, process_run
+from include.iseller_accurate.settings import parse_settings
 from tests.integration.test_webhook_ingestion import (  # noqa: F401 - fixtures
     OUTLET,
+    SHOP,
     event_for,
     ledger,
     processor,
@@ -291,3 +294,45 @@ def test_refused_completion_fails_the_receipt_and_the_refresh_completes_it_once(
     assert made["ACC-PO-PO.IT.0005"]["status"] == "completed"
     assert quantities(made["ACC-PO-PO.IT.0005-2"]) == {"BRG-0008": Decimal(3)}
     assert iseller_transfers("ACC-RI-RI.PO.0005") == {}
+
+
+def test_order_and_its_receipt_for_an_unmapped_warehouse_fail_visibly_and_send_nothing(sandboxes, ledger):  # noqa: F811 - fixtures
+    """A purchase order whose warehouse maps to no iSeller outlet is not lost silently: its event (and
+    that of the receive item referencing it) is ``failed`` with the reason, the same convention as a
+    receive item of an unmapped warehouse, and iSeller gets nothing."""
+    shop = SHOP.settings()
+    settings = parse_settings(
+        {**shop, "outlets": {k: v for k, v in shop["outlets"].items() if v["warehouse"] != "Gudang Pusat"}}
+    )
+    order = purchase_order(
+        "PO.IT.0100", [("BRG-0001", 3)], branchName="Kantor Pusat", warehouseName="Gudang Pusat"
+    )
+    ev = po_event(order)
+    store(ledger, ev)
+    ref = run("po-unmapped")
+    with pytest.raises(SyncFailed):
+        process_run(ledger, WebhookProcessor(ledger, AccurateHook(), IsellerHook(), settings, ref), ref)
+    status, reason = status_of(ledger, ev)
+    assert status == "failed"
+    assert f"{order['number']}" in (reason or "")
+    assert "warehouse 'Gudang Pusat' is not mapped to an iSeller outlet" in (reason or "")
+    assert iseller_transfers("ACC-PO-PO.IT.0100") == {}
+
+    receipt = receive_item(
+        "RI.PO.0100",
+        [("BRG-0001", 3)],
+        warehouse="Gudang Pusat",
+        branch="Kantor Pusat",
+        purchaseOrderNumber=order["number"],
+    )
+    got = ri_event(receipt)
+    store(ledger, got)
+    ref = run("ri-unmapped")
+    with pytest.raises(SyncFailed):
+        process_run(ledger, WebhookProcessor(ledger, AccurateHook(), IsellerHook(), settings, ref), ref)
+    status, reason = status_of(ledger, got)
+    assert status == "failed"
+    assert "warehouse 'Gudang Pusat' is not mapped to an iSeller outlet" in (reason or "")
+    assert iseller_transfers("ACC-PO-PO.IT.0100") == {}
+    assert iseller_transfers("ACC-RI-RI.PO.0100") == {}
+    assert status_of(ledger, ev)[0] == "failed"  # the order's event is not settled by its receipt
