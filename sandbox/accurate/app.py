@@ -20,8 +20,9 @@ Variants where public material disagrees are switches (``/_sandbox/config``): ``
 (``data usaha`` | ``database`` | ``host``), ``max_page_size`` / ``page_size_over_max`` (``cap`` |
 ``error``), ``moved_to`` (a 308 to another origin, named by discovery), ``oauth`` (the session flow:
 ``db-list.do``, ``open-db.do``, ``db-refresh-session.do``, ``db-check-session.do``, ``X-Session-ID``;
-one accepted access token ``DEFAULT_OAUTH_TOKEN``; an expired or unknown session is HTTP 401) and
-``session_ttl_seconds`` (sandbox clock).
+one accepted access token ``DEFAULT_OAUTH_TOKEN``; an expired or unknown session is HTTP 401),
+``session_ttl_seconds`` (sandbox clock) and ``created_date`` (off: documents answer without
+``createdDate`` and a filter on it matches none).
 
 The hot path avoids pydantic: raw ``Request`` in, pre-encoded bytes out.
 """

@@ -67,6 +67,7 @@ class DatabaseSettings(Protocol):
 
     refuse_negative_stock: bool
     bulk_outer_s: str
+    created_date: bool
 
 
 class BusinessError(Exception):
@@ -262,7 +263,11 @@ class Database:
             record = self._save(spec, payload)
         except BusinessError as error:
             return {"s": False, "d": [m.render(lang) for m in error.messages]}
-        return {"s": True, "d": [Msg("saved", number=record[spec.key]).render(lang)], "r": record}
+        return {
+            "s": True,
+            "d": [Msg("saved", number=record[spec.key]).render(lang)],
+            "r": self._shown(record),
+        }
 
     def bulk_save(self, module: str, records: Any, lang: int) -> Record:
         """``bulk-save.do``: one result per record in input order; see ``bulk_outer_s``."""
@@ -302,13 +307,28 @@ class Database:
             balances = [(wh, qty) for (no, wh), qty in self.stock.items() if no == record["no"]]
             record["detailWarehouseData"] = [{"warehouseName": wh, "balance": qty} for wh, qty in balances]
             record["availableToSell"] = sum((qty for _, qty in balances), ZERO)
-        return {"s": True, "d": record}
+        return {"s": True, "d": self._shown(record)}
+
+    def _shown(self, record: Record) -> Record:
+        """``record`` as answered: without ``createdDate`` when the switch ``created_date`` is off."""
+        if self.settings.created_date or "createdDate" not in record:
+            return record
+        return {k: v for k, v in record.items() if k != "createdDate"}
 
     def list_rows(self, module: str, query: ListQuery) -> Record:
         """``list.do``: filtered, sorted, paged rows with ``sp``."""
         spec = MODULES[module]
         table = self.tables[module]
         filters = list(query.filters)
+        sort_field = query.sort_field
+        names = ["id", *[f for f in (query.fields or [spec.key]) if f != "id"]]
+        if not self.settings.created_date:
+            # No such field: a filter on it is decided by an empty record, a sort on it does nothing.
+            names = [name for name in names if name != "createdDate"]
+            if any(not f.matches({}) for f in filters if f.field == "createdDate"):
+                return self._page([], query, names)
+            filters = [f for f in filters if f.field != "createdDate"]
+            sort_field = None if sort_field == "createdDate" else sort_field
         candidates: Any = None
         for flt in filters:
             # Index fast path: EQUAL on the key (e.g. 100 numbers at once).
@@ -326,13 +346,17 @@ class Database:
             rows = [r for r in rows if all(f.matches(r) for f in filters)]
         elif not isinstance(rows, list):
             rows = list(rows)
-        if query.sort_field:
-            rows = sorted(rows, key=sort_key_for(query.sort_field), reverse=query.sort_desc)
+        if sort_field:
+            rows = sorted(rows, key=sort_key_for(sort_field), reverse=query.sort_desc)
+        return self._page(rows, query, names)
+
+    @staticmethod
+    def _page(rows: list[Record], query: ListQuery, names: list[str]) -> Record:
+        """One page of ``rows`` with the ``names`` asked for, and ``sp``."""
         row_count = len(rows)
         page_count = -(-row_count // query.page_size)
         start = (query.page - 1) * query.page_size
         page_rows = rows[start : start + query.page_size]
-        names = ["id", *[f for f in (query.fields or [spec.key]) if f != "id"]]
         data = [{name: row[name] for name in names if name in row} for row in page_rows]
         return {
             "s": True,

@@ -70,6 +70,11 @@ class SandboxConfig:
     oauth: bool = True
     #: Seconds (sandbox clock) a database session opened by ``open-db.do`` stays usable.
     session_ttl_seconds: float = 3600.0
+    #: Documents (transactions) carry ``createdDate`` in ``save.do``, ``detail.do`` and ``list.do``
+    #: answers. Off (a public integrator reports real list records have none): the field is absent from
+    #: every answer, as if the database had no such field: a filter on it matches no document (``EMPTY``
+    #: matches all), a sort on it keeps the server's order.
+    created_date: bool = True
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply known keys from ``changes`` all or nothing (invalid ones raise :class:`ConfigError`)."""

@@ -239,6 +239,28 @@ def test_documents_carry_created_date_and_lists_filter_on_it(
     assert len(before) == 6  # the seeded purchase orders, created before the invoice
 
 
+@pytest.mark.parametrize("created_date", [True, False])
+def test_documents_are_read_and_found_by_number_with_or_without_created_date(
+    accurate: AccurateApi, hook: AccurateHook, created_date: bool
+) -> None:
+    """A public integrator reports real list records without ``createdDate``: reads must not need it."""
+    accurate.config(created_date=created_date)
+    saved = hook.save("sales-invoice", accurate.invoice("SI-VAR-2"))
+    assert saved.ok, saved.messages
+
+    stored = hook.detail("sales-invoice", number="SI-VAR-2")
+    found = hook.find_by_numbers(
+        "sales-invoice", ["SI-VAR-2", "SI-NONE"], fields=["transDate", "totalAmount"]
+    )
+    listed = list(hook.list("sales-invoice", fields=["number", "createdDate"]))
+
+    assert stored is not None and stored["id"] == saved.id
+    assert list(found) == ["SI-VAR-2"] and found["SI-VAR-2"]["id"] == saved.id
+    assert [row["number"] for row in listed] == ["SI-VAR-2"]
+    assert ("createdDate" in stored) is created_date
+    assert ("createdDate" in listed[0]) is created_date
+
+
 # ---------------------------------------------------------------- OAuth session flow
 
 

@@ -31,9 +31,14 @@ def sandbox():
         yield server.base_url
 
 
-@pytest.fixture
-def accurate(sandbox, monkeypatch):
+@pytest.fixture(params=[True, False], ids=["createdDate", "no-createdDate"])
+def accurate(sandbox, monkeypatch, request):
+    """The hook on a reset sandbox; documents with ``createdDate`` and (a public integrator's report of
+    real list records) without it: the confirm-by-number lookup must not depend on it."""
     httpx.post(f"{sandbox}/_sandbox/reset", json={"seed": 42}, timeout=10).raise_for_status()
+    httpx.post(
+        f"{sandbox}/_sandbox/config", json={"created_date": request.param}, timeout=10
+    ).raise_for_status()
     monkeypatch.setenv(
         "AIRFLOW_CONN_ACCURATE_API",
         json.dumps(

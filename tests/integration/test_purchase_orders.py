@@ -153,7 +153,13 @@ def test_order_pending_then_partial_receipt_then_close_each_step_once(sandboxes,
     assert "nothing is pending" in (status_of(ledger, close_again)[1] or "")
 
 
-def test_receipt_before_its_order_event_and_deleted_order(sandboxes, ledger):  # noqa: F811 - fixtures
+@pytest.mark.parametrize("created_date", [True, False], ids=["createdDate", "no-createdDate"])
+def test_receipt_before_its_order_event_and_deleted_order(sandboxes, ledger, created_date):  # noqa: F811 - fixtures
+    import httpx
+
+    # Orders and receipts are read back with detail.do; real records may have no createdDate.
+    accurate_url, _ = sandboxes
+    httpx.post(f"{accurate_url}/_sandbox/config", json={"created_date": created_date}).raise_for_status()
     before = stock("BRG-0003")
     order = purchase_order("PO.IT.0002", [("BRG-0003", 5), ("BRG-0004", 2)])
     receipt = receive_item(

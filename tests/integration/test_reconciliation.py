@@ -67,8 +67,13 @@ def _ref(order: dict[str, Any]) -> str:
     return str(order["order_reference"]).lstrip("#")
 
 
-def test_four_differences_classified_and_repost_is_exactly_once(sandbox_urls, hooks, ledger):
+@pytest.mark.parametrize("created_date", [True, False], ids=["createdDate", "no-createdDate"])
+def test_four_differences_classified_and_repost_is_exactly_once(sandbox_urls, hooks, ledger, created_date):
     accurate_url, iseller_url = sandbox_urls
+    # Real list records may have no createdDate (a public integrator's report): nothing here reads it.
+    httpx.post(
+        f"{accurate_url}/_sandbox/config", json={"created_date": created_date}, timeout=10
+    ).raise_for_status()
     iseller, accurate = hooks
     kept = _order(iseller_url, "BRG-0001", SYNC_START + timedelta(minutes=10))
     unpaid = _order(iseller_url, "BRG-0002", SYNC_START + timedelta(minutes=20), paid=False)

@@ -26,6 +26,7 @@ def test_defaults_keep_the_old_behaviour(accurate: AccurateApi) -> None:
     assert config["discovery_key"] == "data usaha"
     assert (config["max_page_size"], config["page_size_over_max"]) == (100, "cap")
     assert config["moved_to"] == "" and config["oauth"] is True and config["session_ttl_seconds"] == 3600
+    assert config["created_date"] is True
     assert "data usaha" in accurate.ok(accurate.request("GET", "/api/api-token.do"))["d"]
 
 
@@ -39,6 +40,7 @@ def test_defaults_keep_the_old_behaviour(accurate: AccurateApi) -> None:
         {"moved_to": "http://other.test/path"},
         {"session_ttl_seconds": 0},
         {"oauth": "yes"},
+        {"created_date": "no"},
     ],
 )
 def test_invalid_switch_values_are_refused(accurate: AccurateApi, change: dict[str, Any]) -> None:
@@ -75,6 +77,33 @@ def test_documents_carry_created_date_masters_do_not(accurate: AccurateApi) -> N
     assert "createdDate" not in item
     saved = accurate.save("sales-invoice", accurate.invoice("SI-CD-1"))
     assert saved["s"] is True and saved["r"]["createdDate"] == saved["r"]["lastUpdate"]
+
+
+@pytest.mark.parametrize("created_date", [True, False])
+def test_created_date_switch(accurate: AccurateApi, created_date: bool) -> None:
+    """Off: documents answer without ``createdDate`` (save, detail, list) and a filter on it matches none."""
+    accurate.config(created_date=created_date)
+    saved = accurate.save("sales-invoice", accurate.invoice("SI-CD-2"))
+    assert saved["s"] is True
+    detail = accurate.detail("sales-invoice", number="SI-CD-2")["d"]
+    rows = accurate.list("purchase-order", {"fields": "number,createdDate", "sp.sort": "createdDate|desc"})
+    since = accurate.list(
+        "purchase-order", {"filter.createdDate.op": "LESS_THAN", "filter.createdDate.val": "01/01/2100"}
+    )
+    empty = accurate.list("purchase-order", {"filter.createdDate.op": "EMPTY"})
+    assert detail["number"] == "SI-CD-2" and detail["lastUpdate"]
+    numbers = sorted(row["number"] for row in rows["d"])
+    assert len(numbers) == 6 and rows["sp"]["rowCount"] == 6
+    if created_date:
+        assert saved["r"]["createdDate"] == detail["createdDate"] == detail["lastUpdate"]
+        assert all(row["createdDate"] for row in rows["d"])
+        assert (since["sp"]["rowCount"], empty["sp"]["rowCount"]) == (6, 0)
+    else:
+        assert "createdDate" not in saved["r"] and "createdDate" not in detail
+        assert not any("createdDate" in row for row in rows["d"])
+        assert (since["sp"]["rowCount"], empty["sp"]["rowCount"]) == (0, 6)
+        stored = accurate.control("GET", "records/sales-invoice")["d"]
+        assert any(r["number"] == "SI-CD-2" and r["createdDate"] for r in stored)  # kept, not shown
 
 
 @pytest.mark.parametrize("moved", [False, True])
