@@ -21,7 +21,8 @@ Variants where public material disagrees are switches (``/_sandbox/config``): ``
 ``error``), ``moved_to`` (a 308 to another origin, named by discovery), ``oauth`` (the session flow:
 ``db-list.do``, ``open-db.do``, ``db-refresh-session.do``, ``db-check-session.do``, ``X-Session-ID``;
 one accepted access token ``DEFAULT_OAUTH_TOKEN``; an expired or unknown session is HTTP 401),
-``session_ttl_seconds`` (sandbox clock) and ``created_date`` (off: documents answer without
+``session_ttl_seconds`` (sandbox clock), ``session_authority`` (a data host that also accepts the
+sessions another sandbox, the account host, opened) and ``created_date`` (off: documents answer without
 ``createdDate`` and a filter on it matches none).
 
 The hot path avoids pydantic: raw ``Request`` in, pre-encoded bytes out.
@@ -39,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -213,6 +215,8 @@ class Sandbox:
             self.limiter.in_flight += 1
             held = True
             problem = self.auth_problem(request, module, action)
+            if problem is not None and problem.code == "session_missing" and self.config.session_authority:
+                problem = await self.authority_problem(request)
             if problem is not None:
                 response = _failure(401, lang, problem, headers={"WWW-Authenticate": "Bearer"})
                 return response
@@ -272,6 +276,24 @@ class Sandbox:
         if self.clock.time() >= expires:
             return Msg("session_expired")
         return None
+
+    async def authority_problem(self, request: Request) -> Msg | None:
+        """A session opened elsewhere: valid when ``session_authority`` (the account host) says so."""
+        url = f"{self.config.session_authority.rstrip('/')}/api/db-check-session.do"
+        session = request.headers.get("x-session-id", "").strip()
+        if not session:
+            return Msg("session_missing")
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                answer = await client.get(
+                    url,
+                    params={"session": session},
+                    headers={"Authorization": request.headers.get("authorization", "")},
+                )
+            valid = answer.status_code == 200 and decode(answer.content).get("d") is True
+        except (httpx.HTTPError, ValueError, AttributeError):
+            valid = False
+        return None if valid else Msg("session_expired")
 
     def data_host(self, request: Request) -> str:
         """The data host discovery and ``open-db.do`` name (follows ``moved``/``moved_to``)."""

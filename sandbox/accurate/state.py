@@ -70,6 +70,10 @@ class SandboxConfig:
     oauth: bool = True
     #: Seconds (sandbox clock) a database session opened by ``open-db.do`` stays usable.
     session_ttl_seconds: float = 3600.0
+    #: The origin of the account host whose sessions this server (a data host) accepts too: a data
+    #: call whose ``X-Session-ID`` this server did not open is checked there (``db-check-session.do``
+    #: with the call's access token). Empty: only sessions opened here. For a ``moved_to`` target.
+    session_authority: str = ""
     #: Documents (transactions) carry ``createdDate`` in ``save.do``, ``detail.do`` and ``list.do``
     #: answers. Off (a public integrator reports real list records have none): the field is absent from
     #: every answer, as if the database had no such field: a filter on it matches no document (``EMPTY``
@@ -97,10 +101,10 @@ class SandboxConfig:
             raise ConfigError("max_page_size must be at least 1")
         if self.page_size_over_max not in ("cap", "error"):
             raise ConfigError("page_size_over_max must be 'cap' or 'error'")
-        if self.moved_to and not (
-            self.moved_to.startswith(("http://", "https://")) and self.moved_to.count("/") == 2
-        ):
-            raise ConfigError("moved_to must be an origin such as 'http://127.0.0.1:9081' (or empty)")
+        for name in ("moved_to", "session_authority"):
+            value = getattr(self, name)
+            if value and not (value.startswith(("http://", "https://")) and value.count("/") == 2):
+                raise ConfigError(f"{name} must be an origin such as 'http://127.0.0.1:9081' (or empty)")
         if self.session_ttl_seconds <= 0:
             raise ConfigError("session_ttl_seconds must be positive")
         if not self.moved_prefix.startswith("/") or self.moved_prefix.count("/") != 1:

@@ -319,6 +319,48 @@ def test_oauth_with_an_explicit_database_id_skips_db_list(
         client.close()
 
 
+@pytest.mark.parametrize("moved", [False, True])
+def test_oauth_session_follows_a_database_moved_to_another_host_and_is_renewed_there(
+    accurate: AccurateApi, oauth_hook: AccurateHook, other_sandbox: str, moved: bool
+) -> None:
+    """OAuth mode across a cross-host 308: the access token and ``X-Session-ID`` reach the new host (which
+    accepts the account host's sessions: ``session_authority``), and a session that expires after the move
+    is renewed at the account host and used on the new host."""
+    assert accurate.base_url.startswith("http://127.0.0.1:")
+    assert oauth_hook.discover_host() == accurate.base_url  # the database is here when first opened
+    other = type(accurate)(other_sandbox)
+    try:
+        other.config(session_authority=accurate.base_url)
+        other.control("DELETE", "requests")
+        accurate.config(moved=moved, moved_to=other_sandbox)
+        accurate.control("DELETE", "requests")
+
+        saved = oauth_hook.save("customer", {"customerNo": "C-OAUTH-MOVED", "name": "Sesi Pindah Host"})
+        assert saved.ok, saved.messages
+        here, there = calls(accurate, "save", "customer"), calls(other, "save", "customer")
+        if not moved:
+            assert [c["status_code"] for c in here] == [200] and there == []
+            assert calls(other) == []
+            return
+        assert [c["status_code"] for c in here] == [308]
+        assert [c["status_code"] for c in there] == [200]  # the session header arrived with the token
+        assert oauth_hook.discover_host() == other_sandbox
+        assert other.detail("customer", customerNo="C-OAUTH-MOVED")["s"] is True
+
+        # The session expires at the account host after the move: renewed there, used on the new host.
+        accurate.advance_clock(3601)
+        accurate.control("DELETE", "requests")
+        other.control("DELETE", "requests")
+        assert next(oauth_hook.list("customer", fields=["customerNo"]))
+        account = [c["action"] for c in calls(accurate, module="account")]
+        assert "db-refresh-session" in account and "open-db" not in account
+        assert calls(accurate, "list", "customer") == []  # no data call went to the old host
+        assert [c["status_code"] for c in calls(other, "list", "customer")] == [401, 200]
+        assert oauth_hook.discover_host() == other_sandbox
+    finally:
+        other.close()
+
+
 def test_oauth_switched_off_refuses_the_session_flow(accurate: AccurateApi, oauth_hook: AccurateHook) -> None:
     accurate.config(oauth=False)
     with pytest.raises(AuthError, match="tidak memakai OAuth") as refused:

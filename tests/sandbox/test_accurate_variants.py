@@ -6,6 +6,8 @@ Each switch is exercised in both directions over a real socket; defaults keep th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from sandbox.accurate.app import DEFAULT_OAUTH_TOKEN
 
 if TYPE_CHECKING:
-    from tests.sandbox.accurate_fixtures import AccurateApi
+    from tests.sandbox.accurate_fixtures import AccurateApi, AccurateServer
 
 pytest_plugins = ["tests.sandbox.accurate_fixtures"]
 pytestmark = pytest.mark.sandbox
@@ -26,7 +28,7 @@ def test_defaults_keep_the_old_behaviour(accurate: AccurateApi) -> None:
     assert config["discovery_key"] == "data usaha"
     assert (config["max_page_size"], config["page_size_over_max"]) == (100, "cap")
     assert config["moved_to"] == "" and config["oauth"] is True and config["session_ttl_seconds"] == 3600
-    assert config["created_date"] is True
+    assert config["created_date"] is True and config["session_authority"] == ""
     assert "data usaha" in accurate.ok(accurate.request("GET", "/api/api-token.do"))["d"]
 
 
@@ -41,6 +43,7 @@ def test_defaults_keep_the_old_behaviour(accurate: AccurateApi) -> None:
         {"session_ttl_seconds": 0},
         {"oauth": "yes"},
         {"created_date": "no"},
+        {"session_authority": "localhost:9"},
     ],
 )
 def test_invalid_switch_values_are_refused(accurate: AccurateApi, change: dict[str, Any]) -> None:
@@ -182,6 +185,33 @@ def test_oauth_refuses_wrong_tokens_and_sessions(accurate: AccurateApi) -> None:
     assert no_session.status_code == 401  # without X-Session-ID the call is an API-token call
     api_token_on_oauth_route = accurate.request("GET", "/api/db-list.do")
     assert api_token_on_oauth_route.status_code == 401
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_session_authority_lets_a_data_host_accept_the_account_hosts_sessions(
+    accurate: AccurateApi,
+    accurate_start: Callable[..., AbstractContextManager[AccurateServer]],
+    trusted: bool,
+) -> None:
+    with accurate_start("--seed", "7") as server:
+        data_host = type(accurate)(server.base_url)
+        try:
+            if trusted:
+                data_host.config(session_authority=accurate.base_url)
+            session = open_db(accurate)["session"]  # opened at the account host, not here
+            first = session_call(data_host, session, **{"X-Language-Profile": "US"})
+            unknown = session_call(data_host, "not-a-session")
+            accurate.advance_clock(3600)  # expires at the account host
+            expired = session_call(data_host, session, **{"X-Language-Profile": "US"})
+        finally:
+            data_host.close()
+    assert unknown.status_code == 401 and expired.status_code == 401
+    if trusted:
+        assert first.status_code == 200 and "expired" in expired.json()["d"][0]
+        checks = accurate.control("GET", "requests", params={"action": "db-check-session"})["requests"]
+        assert [c["status_code"] for c in checks] == [200, 200, 200]
+    else:
+        assert first.status_code == 401 and "unknown database session" in first.json()["d"][0]
 
 
 @pytest.mark.parametrize("enabled", [True, False])
