@@ -203,9 +203,12 @@ def test_session_authority_lets_a_data_host_accept_the_account_hosts_sessions(
             unknown = session_call(data_host, "not-a-session")
             accurate.advance_clock(3600)  # expires at the account host
             expired = session_call(data_host, session, **{"X-Language-Profile": "US"})
+            data_host.config(session_authority="http://127.0.0.1:9")  # nothing listens there
+            unreachable = session_call(data_host, open_db(accurate)["session"])
         finally:
             data_host.close()
     assert unknown.status_code == 401 and expired.status_code == 401
+    assert unreachable.status_code == 401  # an account host that cannot be asked confirms nothing
     if trusted:
         assert first.status_code == 200 and "expired" in expired.json()["d"][0]
         checks = accurate.control("GET", "requests", params={"action": "db-check-session"})["requests"]
