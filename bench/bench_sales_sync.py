@@ -27,10 +27,12 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -147,6 +149,7 @@ def phase(name: str, window_start: str, window_end: str) -> None:
             result = extract_documents(SalesStream(), ctx, ledger, run, advance_cursor=False)
         else:
             accurate = AccurateHook(rate_limiter=PostgresRateLimiter(dsn_from_connection()))
+            calls = trace_calls(accurate, started)
             report = Loader(
                 ledger, accurate, RunRef("iseller_sales_to_accurate", "bench", "extract")
             ).load_run()
@@ -156,10 +159,48 @@ def phase(name: str, window_start: str, window_end: str) -> None:
                 "failed": len(report.failed),
                 "blocked": len(report.blocked),
                 "total": report.total,
+                "requests": timeline(calls),
             }
     result["seconds"] = time.perf_counter() - started
     result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))
+
+
+def trace_calls(accurate: Any, started: float) -> list[tuple[str, int, float, float]]:
+    """Record every Accurate call of the load (kind, documents, call and answer time since the task
+    started); the call time includes the wait for a rate-limit slot."""
+    calls: list[tuple[str, int, float, float]] = []
+
+    def traced(kind: str, method: Any, size: Callable[..., int]) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            at = time.perf_counter() - started
+            try:
+                return method(*args, **kwargs)
+            finally:
+                calls.append((kind, size(*args), at, time.perf_counter() - started))
+
+        return call
+
+    accurate.bulk_save = traced("post", accurate.bulk_save, lambda module, records, *_: len(records))
+    accurate.save = traced("post", accurate.save, lambda *_: 1)
+    accurate.find_by_numbers = traced("lookup", accurate.find_by_numbers, lambda module, numbers, *_: 0)
+    return calls
+
+
+def timeline(calls: list[tuple[str, int, float, float]]) -> dict[str, Any]:
+    """Where the load's time goes: requests, documents per posting request, the first call, and
+    the pauses (> 0.3 s) in which the loader handed out no request."""
+    posts = [n for kind, n, _, _ in calls if kind == "post"]
+    starts = sorted(at for _, _, at, _ in calls) or [0.0]
+    pauses = [round(b - a, 2) for a, b in zip(starts, starts[1:], strict=False) if b - a > 0.3]
+    return {
+        "requests": len(calls),
+        "posting_requests": len(posts),
+        "documents_per_posting_request": round(sum(posts) / len(posts), 1) if posts else 0,
+        "first_call_s": round(starts[0], 2),
+        "last_answer_s": round(max((end for *_, end in calls), default=0.0), 2),
+        "pauses_over_0_3_s": pauses,
+    }
 
 
 def peak_rss_mib() -> float:
@@ -251,6 +292,12 @@ def main() -> None:
                 f"{extract['seconds']:.1f} s, {extract['peak_rss_mib']:.0f} MiB",
             ),
             ("load task: seconds, peak RSS", f"{load['seconds']:.1f} s, {load['peak_rss_mib']:.0f} MiB"),
+            (
+                "load requests (documents per post; first call; pauses > 0.3 s)",
+                "{requests} ({documents_per_posting_request}; {first_call_s} s; {pauses_over_0_3_s})".format(
+                    **load["requests"]
+                ),
+            ),
             ("pipeline throughput", f"{rate:,.0f} documents/s"),
             (
                 "baseline: Accurate limit reached here",
