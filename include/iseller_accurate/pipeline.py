@@ -166,7 +166,7 @@ class Loader:
             return satisfies(live(need).status, ordering_only=need.ordering_only)
 
         with ThreadPoolExecutor(max_workers=self.max_in_flight) as pool:
-            sender = _Sender(self, pool, prereqs, pending, dependents)
+            sender = _Sender(self, pool, prereqs, pending)
 
             def ready(row: LedgerRow) -> bool:
                 if row.payload is None or awaited.get(row.id) or row.id in sender.handed:
@@ -235,9 +235,7 @@ class Loader:
         except Exception as exc:  # noqa: BLE001 - every failure is settled by a lookup below
             return exc
 
-    def _record_chunk(self, chunk: list[LedgerRow], outcome: Any) -> list[LedgerRow]:
-        """Record a bulk answer; returns the rows whose outcome is unknown until looked up in
-        Accurate (no answer, or "number already exists"): still ``posting``, see :meth:`_settle_unsure`."""
+    def _record_chunk(self, chunk: list[LedgerRow], outcome: Any) -> None:
         synced: list[tuple[int, str | None, int | None, str | None]] = []
         failed: list[tuple[int, str]] = []
         unsure: list[LedgerRow] = []
@@ -247,7 +245,7 @@ class Loader:
                 self.ledger.mark(FAILED, [(r.id, reason) for r in chunk])
                 for row in chunk:
                     row.status, row.reason = FAILED, reason
-                return []
+                return
             unsure = chunk
         else:
             for row, result in zip(chunk, outcome, strict=True):
@@ -263,13 +261,8 @@ class Loader:
                     failed.append((row.id, row.reason))
         self.ledger.mark_synced(synced)
         self.ledger.mark(FAILED, failed)
-        return unsure
-
-    def _settle_unsure(self, unsure: list[LedgerRow], outcome: Any, found: dict[str, dict[str, Any]]) -> None:
-        """Rows of a bulk request whose outcome was unknown: synced if Accurate has their number
-        (``found``, from :meth:`_find_existing`), else failed with the reason."""
         if unsure:
-            still_missing = self._settle_found(unsure, found)
+            still_missing = self._confirm_existing(unsure)
             reason = (
                 f"Accurate did not confirm the save ({outcome}); it will be retried"
                 if isinstance(outcome, Exception)
@@ -287,10 +280,6 @@ class Loader:
         """Mark synced the rows whose number is already in Accurate; return the others."""
         if not rows:
             return []
-        return self._settle_found(rows, self._find_existing(rows))
-
-    def _find_existing(self, rows: list[LedgerRow]) -> dict[str, dict[str, Any]]:
-        """Accurate's records with the numbers of ``rows``, by number (talks to Accurate only)."""
         found: dict[str, dict[str, Any]] = {}
         by_module: dict[str, list[LedgerRow]] = defaultdict(list)
         for row in rows:
@@ -301,10 +290,6 @@ class Loader:
             for i in range(0, len(numbers), BULK_SIZE):
                 chunk = numbers[i : i + BULK_SIZE]
                 found.update(self.accurate.find_by_numbers(module, chunk, field=field_name))
-        return found
-
-    def _settle_found(self, rows: list[LedgerRow], found: dict[str, dict[str, Any]]) -> list[LedgerRow]:
-        """Mark synced the rows whose number is in ``found``; return the others."""
         confirmed = []
         missing = []
         for row in rows:
@@ -381,9 +366,7 @@ class _Sender:
     """Claims, fills and sends documents for a :class:`Loader`, and records what came back.
 
     Documents of one module are sent 100 per bulk request; a partial batch waits while enough other
-    requests are queued, so requests stay full, unless the documents waiting for it would fill a
-    request of their own (a few new customers that hundreds of invoices need): that batch is sent
-    at once, ahead of the queue. Claimed documents wait as light rows (in ``buffers``,
+    requests are queued, so requests stay full. Claimed documents wait as light rows (in ``buffers``,
     then as formed requests in ``backlog``); at most ``2 x max_in_flight`` requests are handed to the
     pool, and their JSON is read (several requests per query) just before, on the calling thread,
     which also records every result and then drops the JSON again.
@@ -395,17 +378,14 @@ class _Sender:
         pool: ThreadPoolExecutor,
         prereqs: dict[int, list[LedgerRow]],
         pending: dict[int, LedgerRow],
-        dependents: dict[int, list[int]] | None = None,
     ) -> None:
         self.loader = loader
         self.pool = pool
         self.prereqs = prereqs
         self.pending = pending
-        self.dependents = dependents or {}
         self.buffers: dict[str, list[LedgerRow]] = defaultdict(list)
         self.backlog: deque[tuple[str, str, list[LedgerRow]]] = deque()
-        #: request in the pool -> (kind, its rows, for a "confirm": the answer that left them unsure)
-        self.futures: dict[Future[Any], tuple[str, list[LedgerRow], Any]] = {}
+        self.futures: dict[Future[Any], tuple[str, list[LedgerRow]]] = {}
         self.handed: set[int] = set()
 
     @property
@@ -449,28 +429,12 @@ class _Sender:
         return self._send()
 
     def _flush_partial(self) -> None:
-        draining = len(self.futures) + len(self.backlog) < self.loader.max_in_flight
+        if len(self.futures) + len(self.backlog) >= self.loader.max_in_flight:
+            return  # enough queued: let the batches fill up
         for module, buffer in self.buffers.items():
-            if not buffer:
-                continue
-            if self._unlocks(buffer) >= len(buffer):
-                # Others wait for these: send them now, ahead of the queue, rather than fill the
-                # batch; a dependent left to trail behind its prerequisite at the end costs more.
-                self.backlog.appendleft(("chunk", module, list(buffer)))
-                buffer.clear()
-            elif draining:
+            if buffer:
                 self.backlog.append(("chunk", module, list(buffer)))
                 buffer.clear()
-            # else: enough queued; let the batch fill up
-
-    def _unlocks(self, rows: list[LedgerRow]) -> int:
-        """How many documents not sent yet wait directly for one of ``rows``."""
-        return sum(
-            1
-            for row in rows
-            for dep in self.dependents.get(row.id, ())
-            if dep not in self.handed and self.pending[dep].status not in DONE
-        )
 
     def _send(self) -> list[int]:
         """Read the JSON of the next requests in one query and submit them; returns ids dropped.
@@ -516,7 +480,7 @@ class _Sender:
             future = self.pool.submit(loader._send_chunk, module, rows)
         else:
             future = self.pool.submit(loader._send_unnumbered, rows[0])
-        self.futures[future] = (kind, rows, None)
+        self.futures[future] = (kind, rows)
 
     def collect(self) -> list[int]:
         """Wait for at least one request; record it; return the ids whose attempt is over."""
@@ -525,24 +489,14 @@ class _Sender:
             return settled
         done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
         for future in done:
-            kind, rows, answer = self.futures.pop(future)
-            unsure: list[LedgerRow] = []
-            if kind == "confirm":
-                self.loader._settle_unsure(rows, answer, future.result())
-            elif kind == "chunk":
-                answer = future.result()
-                unsure = self.loader._record_chunk(rows, answer)
-                if unsure:
-                    # Looked up by a worker: meanwhile this thread goes on claiming and handing out
-                    # requests (on this thread the lookup would wait for a free slot, the pipe empty).
-                    lookup = self.pool.submit(self.loader._find_existing, unsure)
-                    self.futures[lookup] = ("confirm", unsure, answer)
+            kind, rows = self.futures.pop(future)
+            if kind == "chunk":
+                self.loader._record_chunk(rows, future.result())
             else:
                 self.loader._record_unnumbered(rows[0], *future.result())
             for row in rows:  # sent: back to a light row ("{}" still means it had a payload)
                 row.payload, row.refs, row.lookup = {}, None, None
-            waiting = {row.id for row in unsure}  # still posting: settled once looked up
-            settled.extend(row.id for row in rows if row.id not in waiting)
+            settled.extend(row.id for row in rows)
         settled.extend(self._pump())
         return settled
 
