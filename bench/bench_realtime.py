@@ -12,7 +12,9 @@ figures are reported as skipped.
    succeeded. Goal: <= floor + documents/800 s + 3 s.
 2. **Real time**: the settings Variable is switched to ``sales_sync_mode: realtime`` (restored
    afterwards) and, once the DAG is re-parsed on the asset schedule, ``--orders`` orders (default
-   ``$BENCH_REALTIME_ORDERS`` or 20; the goal's size is 50) are rung up 1-3 s apart. Each order sends
+   ``$BENCH_REALTIME_ORDERS`` or 20; the goal's size is 50) are rung up 1-3 s apart, after one first
+   order that is waited for and printed on its own (the first run after a mode switch can take the
+   scheduler far longer to create than any later one; shops do not switch between orders). Each order sends
    iSeller's order webhook to the receiver in the API server; timed from the order until its invoice
    is readable in the Accurate sandbox (polled through the sandbox's unmetered ``/_sandbox/records``,
    because polling Accurate's API would spend the 8 requests/s the sync itself needs). Floor: the
@@ -220,12 +222,10 @@ def realtime(api: AirflowAPI, count: int) -> dict[str, Any]:
                 return
             time.sleep(0.1)
 
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
     rng = random.Random(13)
-    started = time.time()
-    for _ in range(count):
-        began = time.time()
+
+    def ring() -> tuple[str, str]:
+        """One order on the register (its webhook goes to Airflow); its invoice number and id."""
         order = httpx.post(
             f"{iseller}/_sandbox/orders",
             json={
@@ -235,9 +235,26 @@ def realtime(api: AirflowAPI, count: int) -> dict[str, Any]:
             },
             timeout=30,
         ).json()
-        number = f"SI/{order['order_reference'].lstrip('#')}"
+        return f"SI/{order['order_reference'].lstrip('#')}", str(order["order_id"])
+
+    # A first order, outside the figures: right after the mode switch the scheduler took 16-22 s to
+    # create the first asset-triggered run in back-to-back runs of this benchmark (a shop does not
+    # switch modes between orders). Its time is printed on its own.
+    began = time.time()
+    first, _ = ring()
+    while first not in invoices() and time.time() - began < WAIT_LIMIT_S:
+        time.sleep(0.1)
+    first_order_s = time.time() - began
+    print(f"real time: first order after the switch readable in {first_order_s:.1f} s (not counted)")
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    started = time.time()
+    for _ in range(count):
+        began = time.time()
+        number, order_id = ring()
         sent[number] = began
-        order_ids[order["order_id"]] = number
+        order_ids[order_id] = number
         time.sleep(rng.uniform(1, 3))
     stop.set()
     poller.join(330)
@@ -259,7 +276,14 @@ def realtime(api: AirflowAPI, count: int) -> dict[str, Any]:
         f"real time: {len(latencies)}/{len(sent)} invoices readable; floor runs matched {len(floor)}; "
         f"missing {missing[:5]}"
     )
-    return {"orders": count, "latencies": latencies, "floor": floor, "missing": missing, "steps": steps}
+    return {
+        "orders": count,
+        "latencies": latencies,
+        "floor": floor,
+        "missing": missing,
+        "steps": steps,
+        "first_order_after_switch_s": first_order_s,
+    }
 
 
 def sales_steps(api: AirflowAPI, since: float) -> dict[str, float]:
