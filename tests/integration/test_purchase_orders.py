@@ -313,15 +313,21 @@ def test_order_and_its_receipt_for_an_unmapped_warehouse_fail_visibly_and_send_n
     order = purchase_order(
         "PO.IT.0100", [("BRG-0001", 3)], branchName="Kantor Pusat", warehouseName="Gudang Pusat"
     )
+    unmapped = "warehouse 'Gudang Pusat' is not mapped to an iSeller outlet"
+
+    def fails_alone(event: dict[str, Any], run_name: str) -> str:
+        """Store ``event``, process it: the run fails, the event is ``failed``; returns its reason."""
+        store(ledger, event)
+        ref = run(run_name)
+        with pytest.raises(SyncFailed):
+            process_run(ledger, WebhookProcessor(ledger, AccurateHook(), IsellerHook(), settings, ref), ref)
+        status, reason = status_of(ledger, event)
+        assert status == "failed"
+        assert unmapped in (reason or "")
+        return reason or ""
+
     ev = po_event(order)
-    store(ledger, ev)
-    ref = run("po-unmapped")
-    with pytest.raises(SyncFailed):
-        process_run(ledger, WebhookProcessor(ledger, AccurateHook(), IsellerHook(), settings, ref), ref)
-    status, reason = status_of(ledger, ev)
-    assert status == "failed"
-    assert f"{order['number']}" in (reason or "")
-    assert "warehouse 'Gudang Pusat' is not mapped to an iSeller outlet" in (reason or "")
+    assert order["number"] in fails_alone(ev, "po-unmapped")
     assert iseller_transfers("ACC-PO-PO.IT.0100") == {}
 
     receipt = receive_item(
@@ -331,14 +337,7 @@ def test_order_and_its_receipt_for_an_unmapped_warehouse_fail_visibly_and_send_n
         branch="Kantor Pusat",
         purchaseOrderNumber=order["number"],
     )
-    got = ri_event(receipt)
-    store(ledger, got)
-    ref = run("ri-unmapped")
-    with pytest.raises(SyncFailed):
-        process_run(ledger, WebhookProcessor(ledger, AccurateHook(), IsellerHook(), settings, ref), ref)
-    status, reason = status_of(ledger, got)
-    assert status == "failed"
-    assert "warehouse 'Gudang Pusat' is not mapped to an iSeller outlet" in (reason or "")
+    fails_alone(ri_event(receipt), "ri-unmapped")
     assert iseller_transfers("ACC-PO-PO.IT.0100") == {}
     assert iseller_transfers("ACC-RI-RI.PO.0100") == {}
     assert status_of(ledger, ev)[0] == "failed"  # the order's event is not settled by its receipt
