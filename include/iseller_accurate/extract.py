@@ -25,7 +25,7 @@ from typing import Any
 from include.iseller_accurate.checks import FieldProblem, Reader, storable
 from include.iseller_accurate.ledger import Document, Ledger, RunRef
 from include.iseller_accurate.settings import SyncSettings
-from include.iseller_accurate.status import FAILED
+from include.iseller_accurate.status import FAILED, PENDING
 from include.iseller_accurate.times import as_utc, run_time
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,13 @@ def _asset_run_end(context: dict[str, Any]) -> datetime | None:
 
 
 def extract_documents(
-    stream: Stream, ctx: ExtractContext, ledger: Ledger, run: RunRef, *, advance_cursor: bool
+    stream: Stream,
+    ctx: ExtractContext,
+    ledger: Ledger,
+    run: RunRef,
+    *,
+    advance_cursor: bool,
+    on_stored: Callable[[list[int]], None] | None = None,
 ) -> dict[str, Any]:
     """Extract, map and store the run's documents; returns counts for XCom (no data).
 
@@ -201,6 +207,11 @@ def extract_documents(
     documents are dropped once stored, only their keys are kept. A document an earlier chunk stored
     (a customer that orders of several chunks name) is not stored again: the first mapping of it
     stands, as when the batch was mapped at once. The cursor moves only after every chunk is stored.
+
+    ``on_stored`` receives the ledger ids of each stored chunk's ``pending`` documents as soon as the
+    chunk is stored, in a run of more than one chunk only: a big run's documents are then posted while
+    later chunks are mapped (see :class:`pipeline.EarlyPoster`); a run of one chunk (every shift close,
+    every real-time run) is posted by the load task alone, as before.
     """
     records: list[Any] = stream.extract(ctx)  # stored chunks are set to None (released)
     map_ctx = MapContext(ctx.settings, ledger.synced_numbers)
@@ -212,8 +223,11 @@ def extract_documents(
         chunk = records[start : start + size]
         documents = map_records(stream, chunk, map_ctx)
         fresh = [doc for doc in documents if doc.key not in stored]
-        stored.update(ledger.upsert(fresh, run))
+        ids = ledger.upsert(fresh, run)
+        stored.update(ids)
         _check_every_record_stored(stream, chunk, documents, stored)
+        if on_stored is not None and len(records) > size:  # a run of more than one chunk
+            on_stored([ids[doc.key] for doc in fresh if doc.status == PENDING and doc.key in ids])
         count += len(fresh)
         for doc in fresh:
             by_status[doc.status] += 1

@@ -25,9 +25,12 @@ map them to Accurate documents). This module does the rest, once for all streams
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,6 +51,7 @@ from include.iseller_accurate.status import (
     DONE,
     FAILED,
     OPEN,
+    PENDING,
     POSTING,
     SKIPPED,
     SYNCED,
@@ -58,6 +62,11 @@ log = logging.getLogger(__name__)
 
 BULK_SIZE = 100
 MAX_IN_FLIGHT = 8
+#: An :class:`EarlyPoster` posts stored chunks in rounds of at least this many documents (whole
+#: chunks): a round ends when its last answer is recorded, so it also bounds what a stop waits for.
+EARLY_ROUND = 10_000
+#: How long a failing extract waits for the round under way before it ends (see :meth:`EarlyPoster.running`).
+EARLY_ABANDON_WAIT = 60.0
 
 
 class SyncFailed(Exception):
@@ -144,10 +153,21 @@ class Loader:
         self.report.total = sum(self.ledger.counts(self.run).values())
         return self.report
 
+    def post_stored(self, ids: list[int]) -> None:
+        """Post these just-stored documents where everything they need is synced, and nothing else.
+
+        The early half of a big run (see :class:`EarlyPoster`): a document attempted before, or not
+        ``pending`` any more, is left to the load task (which re-reads its source first), and a
+        document whose prerequisites are not synced yet is left open, never marked blocked; the load
+        task posts the rest and says why anything is not synced.
+        """
+        rows = self.ledger.rows(ids, light=True)
+        self._process([row for row in rows if row.status == PENDING and not row.attempts], block=False)
+
     # Streaming, not waves: a document is sent as soon as everything it needs is synced, so the
     # receipts of the first 100 invoices go while later invoices are still in flight, and the
     # in-flight budget never drains between data types.
-    def _process(self, rows: list[LedgerRow]) -> None:
+    def _process(self, rows: list[LedgerRow], *, block: bool = True) -> None:
         pending = {row.id: row for row in rows if row.status not in DONE}
         if not pending:
             return
@@ -183,7 +203,8 @@ class Loader:
                 if not sender.busy:
                     break
                 settled = sender.collect()
-        self._block_the_rest(pending, sender.handed, prereqs, awaited, satisfied)
+        if block:
+            self._block_the_rest(pending, sender.handed, prereqs, awaited, satisfied)
 
     def _block_the_rest(
         self,
@@ -360,6 +381,109 @@ class Loader:
         ):
             return dict(record)
         return None
+
+
+class EarlyPoster:
+    """Posts a big run's stored documents while its extract still maps and stores the later chunks.
+
+    The extract task hands it the ids of each stored chunk of a run of more than one chunk
+    (``on_stored`` of :func:`extract_documents`). A thread with its own ledger connection and Accurate
+    client posts them in rounds of whole chunks with :meth:`Loader.post_stored`: the same claims,
+    numbers and lookups as the load task, under the same deployment-wide rate limit, so exactly-once
+    does not depend on which task posts a document. The extract ends once the thread has posted what
+    it was handed; the load task then posts whatever is still open and reports the run as before.
+
+    Nothing here fails the extract: a document it cannot post stays open with its reason, and the load
+    task re-reads its source, tries it again, then reports it; if the thread stops on an error, the
+    load task posts everything left (a claimed document is looked up in Accurate first). A run of one
+    chunk (every shift close, every real-time run) never starts the thread.
+    """
+
+    def __init__(
+        self, open_loader: Callable[[], AbstractContextManager[Loader]], *, round_size: int = EARLY_ROUND
+    ) -> None:
+        self._open_loader = open_loader
+        self._round_size = round_size
+        self._queue: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.report = LoadReport()
+        self.error: BaseException | None = None
+
+    @classmethod
+    @contextmanager
+    def running(
+        cls, open_loader: Callable[[], AbstractContextManager[Loader]], *, round_size: int = EARLY_ROUND
+    ) -> Iterator[EarlyPoster]:
+        """An early poster for one extract: on a normal exit it posts everything it was handed; when
+        the extract fails, only the round under way ends (``EARLY_ABANDON_WAIT`` at most: a document
+        left ``posting`` is looked up in Accurate by the load task before anything is posted again)."""
+        early = cls(open_loader, round_size=round_size)
+        try:
+            yield early
+        except BaseException:
+            early.finish(abandon=True, timeout=EARLY_ABANDON_WAIT)
+            raise
+        early.finish()
+
+    def stored(self, ids: list[int]) -> None:
+        """Take a stored chunk's postable document ids (called by the extract, in its thread)."""
+        if not ids or self._stop.is_set():
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="early-poster", daemon=True)
+            self._thread.start()
+        self._queue.put(ids)
+
+    def finish(self, *, abandon: bool = False, timeout: float | None = None) -> LoadReport:
+        """Post everything handed over, then stop; with ``abandon`` only the round under way ends.
+
+        ``timeout`` bounds the wait (an abandoned round whose answers hang): a document then left
+        ``posting`` is looked up in Accurate by the load task before anything is posted again.
+        """
+        if self._thread is not None:
+            if abandon:
+                self._stop.set()
+            self._queue.put(None)
+            self._thread.join(timeout)
+        return self.report
+
+    def summary(self) -> dict[str, int]:
+        """Counts for the extract task's XCom."""
+        return {"posted_early": self.report.posted, "confirmed_early": self.report.confirmed}
+
+    def _run(self) -> None:
+        try:
+            with self._open_loader() as loader:
+                loader.report = self.report
+                backlog: deque[list[int]] = deque()
+                finished = False
+                while not self._stop.is_set():
+                    finished = self._take(backlog, wait=not backlog and not finished) or finished
+                    if not backlog:
+                        if finished:
+                            return
+                        continue
+                    ids = backlog.popleft()
+                    while backlog and len(ids) + len(backlog[0]) <= self._round_size:
+                        ids = ids + backlog.popleft()
+                    loader.post_stored(ids)
+        except Exception as exc:  # noqa: BLE001 - the load task posts what is left; extract goes on
+            self.error = exc
+            log.exception("Posting during the extract stopped; the load task posts what is left")
+
+    def _take(self, backlog: deque[list[int]], *, wait: bool) -> bool:
+        """Move what was handed over into ``backlog`` (waiting for it only when ``wait``); True once
+        the extract has said it is finished."""
+        while True:
+            try:
+                item = self._queue.get(block=wait)
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            backlog.append(item)
+            wait = False
 
 
 class _Sender:

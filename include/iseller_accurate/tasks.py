@@ -13,7 +13,8 @@ module imports it. XCom carries counts only; documents and events live in the le
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -24,6 +25,7 @@ from include.iseller_accurate.conf import TriggerConfError, validate_run_conf, w
 from include.iseller_accurate.ledger import Ledger, RunRef, dsn_from_connection
 from include.iseller_accurate.notes import record_failure, record_success
 from include.iseller_accurate.pipeline import (
+    EarlyPoster,
     ExtractContext,
     Loader,
     Stream,
@@ -138,14 +140,21 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
             params = plan(settings, params)
         iseller = iseller_client(settings)
         run = run_ref(context)
-        with Ledger.open(dsn_from_connection()) as ledger:
+        dsn = dsn_from_connection()
+        with Ledger.open(dsn) as ledger, posting_early(dsn, run) as early:
             windowed = stream.uses_window(params)
             start, end = run_window(stream, ledger, context)
             ctx = ExtractContext(settings, params, start, end, iseller=iseller, ledger=ledger)
             # An explicit backfill window must not move the incremental bookmark.
             advance = windowed and not params.get("window_start")
             try:
-                summary = extract_documents(stream, ctx, ledger, run, advance_cursor=advance)
+                summary = extract_documents(
+                    stream, ctx, ledger, run, advance_cursor=advance, on_stored=early.stored
+                )
+                early.finish()
+                summary.update(early.summary())
+                if early.report.posted or early.report.confirmed:
+                    log.info("Posted to Accurate during the extract: %s", early.summary())
             except TriggerConfError as error:  # e.g. a shift iSeller does not know
                 from airflow.sdk.exceptions import AirflowFailException
 
@@ -174,6 +183,18 @@ def sync_tasks(stream_factory: Callable[[], Stream]) -> None:
         return {"posted": report.posted, "confirmed": report.confirmed, "total": report.total}
 
     load(extract())
+
+
+def posting_early(dsn: str, run: RunRef) -> AbstractContextManager[EarlyPoster]:
+    """The extract's :class:`EarlyPoster`: a big run's stored chunks are posted while later ones are
+    mapped, by a thread with its own ledger connection and Accurate client (opened only then)."""
+
+    @contextmanager
+    def open_loader() -> Iterator[Loader]:
+        with Ledger.open(dsn) as ledger:
+            yield Loader(ledger, accurate_client(dsn), run)
+
+    return EarlyPoster.running(open_loader)
 
 
 def _refresher(
