@@ -39,6 +39,7 @@ from include.iseller_accurate.extract import (  # noqa: F401 - the pipeline's pu
     MapContext,
     Stream,
     extract_documents,
+    give_back_memory,
     map_records,
     refresh_documents,
     run_window,
@@ -468,6 +469,7 @@ class EarlyPoster:
                     while backlog and len(ids) + len(backlog[0]) <= self._round_size:
                         ids = ids + backlog.popleft()
                     loader.post_stored(ids)
+                    give_back_memory()
         except Exception as exc:  # noqa: BLE001 - the load task posts what is left; extract goes on
             self.error = exc
             log.exception("Posting during the extract stopped; the load task posts what is left")

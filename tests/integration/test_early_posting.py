@@ -280,3 +280,20 @@ def test_big_run_through_both_sandboxes_is_posted_during_the_extract_exactly_onc
             if str(r["number"]) in ours
         ]
         assert len(numbers) == len(set(numbers)) == 300, module  # every order's, each exactly once
+
+
+def test_freed_memory_is_handed_back_after_every_chunk_and_every_round(ledger, dsn, monkeypatch):
+    """100,000 orders: without it the extract's peak went from 498 to 514-516 MiB (goal <= 512)."""
+    import include.iseller_accurate.extract as extract_module
+    import include.iseller_accurate.pipeline as pipeline_module
+
+    calls: list[str] = []
+    monkeypatch.setattr(extract_module, "give_back_memory", lambda: calls.append("chunk"))
+    monkeypatch.setattr(pipeline_module, "give_back_memory", lambda: calls.append("round"))
+    iseller, accurate = FakeIseller(), CountingAccurate()
+    iseller.orders = [order(n) for n in range(9)]
+
+    extract_posting(big_stream(3), iseller, ledger, dsn, accurate, round_size=1)
+
+    assert calls.count("chunk") == 3 and calls.count("round") == 3
+    assert extract_module._malloc_trim() is not None  # glibc here: the call is real, not a no-op
