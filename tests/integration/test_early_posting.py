@@ -31,6 +31,7 @@ from include.iseller_accurate.settings import parse_settings
 from include.iseller_accurate.streams.sales import SalesStream
 from include.iseller_accurate.tasks import _refresher
 from sandbox.demo_shop import build_demo_shop
+from tests.integration.test_exactly_once_sandbox import lose_next_invoice_answer
 from tests.integration.test_hostile_extract import SETTINGS, T0, FakeIseller, order, rows
 from tests.integration.test_pipeline_ledger import FakeAccurate
 
@@ -239,17 +240,7 @@ def test_big_run_through_both_sandboxes_is_posted_during_the_extract_exactly_onc
     answer = httpx.post(f"{iseller_url}/_sandbox/orders/bulk", json={"count": 300, "seed": 7}, timeout=60)
     answer.raise_for_status()
     end = datetime.now(UTC) + timedelta(seconds=5)
-    httpx.post(
-        f"{accurate_url}/_sandbox/faults",
-        timeout=10,
-        json={
-            "fail_next": 1,
-            "fail_next_kind": "commit_then_timeout",
-            "timeout_seconds": 4,
-            "modules": ["sales-invoice"],
-            "actions": ["bulk-save"],
-        },
-    ).raise_for_status()
+    lose_next_invoice_answer(accurate_url)
     stream = big_stream(40)
     demo = parse_settings(build_demo_shop(42).settings())
     ctx = ExtractContext(demo, {}, start, end, iseller=iseller, ledger=ledger)

@@ -87,9 +87,8 @@ def stored_numbers(sandbox: str) -> list[str]:
     return sorted(r["number"] for r in records if str(r["number"]).startswith("SI/EO-"))
 
 
-def test_committed_save_whose_answer_is_lost_is_confirmed_not_reposted(sandbox, accurate, ledger):
-    run = RunRef("iseller_sales_to_accurate", "manual__eo", "load")
-    ledger.upsert(invoices(5), run)
+def lose_next_invoice_answer(sandbox: str) -> None:
+    """The sandbox commits the next bulk save of invoices, then drops its answer (a 4 s timeout)."""
     httpx.post(
         f"{sandbox}/_sandbox/faults",
         timeout=10,
@@ -101,6 +100,12 @@ def test_committed_save_whose_answer_is_lost_is_confirmed_not_reposted(sandbox, 
             "actions": ["bulk-save"],
         },
     ).raise_for_status()
+
+
+def test_committed_save_whose_answer_is_lost_is_confirmed_not_reposted(sandbox, accurate, ledger):
+    run = RunRef("iseller_sales_to_accurate", "manual__eo", "load")
+    ledger.upsert(invoices(5), run)
+    lose_next_invoice_answer(sandbox)
 
     report = Loader(ledger, accurate, run).load_run()
 
